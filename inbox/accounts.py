@@ -1,0 +1,214 @@
+"""Agents, teams, inboxes and API tokens (docs/concepts/teams-and-agents.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete
+from sqlmodel import Session, col, select
+
+from .audit import record
+from .errors import Conflict, InvalidInput, NotFound, Unauthorized
+from .models import CHANNELS, Agent, ApiToken, Inbox, InboxMember, Membership, Role, Team
+
+_hasher = PasswordHasher()
+T = TypeVar("T")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(agent: Agent, password: str) -> bool:
+    if not agent.password_hash:
+        return False
+    try:
+        return _hasher.verify(agent.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def authenticate(session: Session, email: str, password: str) -> Agent:
+    agent = session.exec(select(Agent).where(Agent.email == email.strip().lower())).first()
+    if agent is None:
+        # Spend the same time as a real check so response time does not reveal accounts.
+        _hasher.hash(password)
+        raise Unauthorized("Wrong email or password")
+    if not check_password(agent, password):
+        raise Unauthorized("Wrong email or password")
+    return agent
+
+
+def check_role(role: str) -> str:
+    if role not in {r.value for r in Role}:
+        raise InvalidInput(f"role must be one of admin, manager, agent, not {role!r}")
+    return role
+
+
+def do_create_agent(
+    *,
+    session: Session,
+    email: str,
+    name: str,
+    role: str = Role.agent,
+    password: str | None = None,
+    team_ids: Iterable[int] = (),
+    skills: Iterable[str] = (),
+    capacity: int = 10,
+    available: bool = True,
+    locale: str = "en",
+) -> Agent:
+    email = email.strip().lower()
+    if not email or "@" not in email:
+        raise InvalidInput("email is not an address", {"field": "email"})
+    if not name.strip():
+        raise InvalidInput("name is required", {"field": "name"})
+    if session.exec(select(Agent).where(Agent.email == email)).first():
+        raise Conflict(f"an agent with email {email} exists")
+    agent = Agent(
+        email=email,
+        name=name.strip(),
+        role=check_role(role),
+        password_hash=hash_password(password) if password else "",
+        skills=list(skills),
+        capacity=capacity,
+        available=available,
+        locale=locale,
+    )
+    session.add(agent)
+    session.flush()
+    set_teams(session, agent, team_ids)
+    record(session, "agent.created", details={"agent_id": agent.id, "role": role})
+    return agent
+
+
+def set_teams(session: Session, agent: Agent, team_ids: Iterable[int]) -> None:
+    wanted = set(team_ids)
+    for team_id in wanted:
+        if session.get(Team, team_id) is None:
+            raise InvalidInput(f"no team {team_id}", {"field": "team_ids"})
+    session.execute(delete(Membership).where(col(Membership.agent_id) == agent.id))
+    for team_id in sorted(wanted):
+        assert agent.id is not None
+        session.add(Membership(agent_id=agent.id, team_id=team_id))
+    session.flush()
+
+
+def team_ids_of(session: Session, agent_id: int) -> list[int]:
+    return list(
+        session.exec(select(Membership.team_id).where(Membership.agent_id == agent_id)).all()
+    )
+
+
+def do_update_agent(*, session: Session, agent: Agent, changes: dict[str, Any]) -> Agent:
+    for key in ("name", "skills", "available", "capacity", "locale"):
+        if key in changes:
+            setattr(agent, key, changes[key])
+    if "role" in changes:
+        agent.role = check_role(changes["role"])
+    if changes.get("password"):
+        agent.password_hash = hash_password(changes["password"])
+    if "team_ids" in changes:
+        set_teams(session, agent, changes["team_ids"])
+    session.add(agent)
+    record(session, "agent.updated", details={"agent_id": agent.id, "fields": sorted(changes)})
+    return agent
+
+
+def do_create_team(
+    *, session: Session, name: str, tier: int = 1, skills: Iterable[str] = ()
+) -> Team:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("name is required", {"field": "name"})
+    if tier not in (0, 1, 2, 3):
+        raise InvalidInput("tier must be 0, 1, 2 or 3", {"field": "tier"})
+    if session.exec(select(Team).where(Team.name == name)).first():
+        raise Conflict(f"a team named {name} exists")
+    team = Team(name=name, tier=tier, skills=list(skills))
+    session.add(team)
+    session.flush()
+    record(session, "team.created", details={"team_id": team.id, "tier": tier})
+    return team
+
+
+def do_update_team(*, session: Session, team: Team, changes: dict[str, Any]) -> Team:
+    if "tier" in changes and changes["tier"] not in (0, 1, 2, 3):
+        raise InvalidInput("tier must be 0, 1, 2 or 3", {"field": "tier"})
+    for key in ("name", "tier", "skills"):
+        if key in changes:
+            setattr(team, key, changes[key])
+    session.add(team)
+    record(session, "team.updated", details={"team_id": team.id, "fields": sorted(changes)})
+    return team
+
+
+def do_create_inbox(
+    *,
+    session: Session,
+    name: str,
+    channel: str,
+    config: dict[str, Any] | None = None,
+    member_ids: Iterable[int] = (),
+) -> Inbox:
+    if channel not in CHANNELS:
+        raise InvalidInput(f"channel must be one of {', '.join(CHANNELS)}", {"field": "channel"})
+    if not name.strip():
+        raise InvalidInput("name is required", {"field": "name"})
+    inbox = Inbox(name=name.strip(), channel=channel, config=dict(config or {}))
+    if channel == "webchat":
+        inbox.widget_token = secrets.token_urlsafe(16)
+    if channel == "api" and "secret" not in inbox.config:
+        inbox.config["secret"] = secrets.token_urlsafe(24)
+    session.add(inbox)
+    session.flush()
+    for agent_id in member_ids:
+        assert inbox.id is not None
+        session.add(InboxMember(agent_id=agent_id, inbox_id=inbox.id))
+    record(session, "inbox.created", details={"inbox_id": inbox.id, "channel": channel})
+    return inbox
+
+
+def do_update_inbox(*, session: Session, inbox: Inbox, changes: dict[str, Any]) -> Inbox:
+    if "name" in changes:
+        inbox.name = changes["name"]
+    if "config" in changes:
+        if not isinstance(changes["config"], dict):
+            raise InvalidInput("config must be an object", {"field": "config"})
+        inbox.config = {**inbox.config, **changes["config"]}
+    session.add(inbox)
+    record(session, "inbox.updated", details={"inbox_id": inbox.id, "fields": sorted(changes)})
+    return inbox
+
+
+def _token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def do_create_token(*, session: Session, agent: Agent, label: str = "") -> str:
+    """A new API token; only its SHA-256 is stored, so this is the one time it is seen."""
+    assert agent.id is not None
+    token = "hnd_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(agent_id=agent.id, token_hash=_token_digest(token), label=label))
+    record(session, "token.created", actor=agent)
+    return token
+
+
+def agent_for_token(session: Session, token: str) -> Agent:
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == _token_digest(token))).first()
+    agent = session.get(Agent, row.agent_id) if row else None
+    if agent is None:
+        raise Unauthorized("Invalid API token")
+    return agent
+
+
+def get_or_404(session: Session, model: type[T], id_: int, what: str) -> T:
+    obj = session.get(model, id_)
+    if obj is None:
+        raise NotFound(f"No such {what}")
+    return obj

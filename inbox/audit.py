@@ -1,0 +1,31 @@
+"""The append-only audit log (docs/concepts/audit.md): who did what, when, to which conversation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from .clock import utcnow
+from .models import Agent, AuditEntry
+
+
+def record(
+    session: Session,
+    action: str,
+    *,
+    actor: Agent | None = None,
+    actor_kind: str | None = None,
+    conversation_id: int | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    entry = AuditEntry(
+        at=utcnow(),
+        actor_agent_id=actor.id if actor else None,
+        actor=actor_kind or ("agent" if actor else "system"),
+        action=action,
+        conversation_id=conversation_id,
+        details=details or {},
+    )
+    session.add(entry)
+    return entry

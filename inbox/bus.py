@@ -1,0 +1,129 @@
+"""The event bus (docs/concepts/real-time.md): one interface, an in-process backend.
+
+Each subscriber has a bounded queue: a browser that falls behind is dropped from live
+delivery and told to resync, so it never holds up the others. A ring buffer of recent
+events lets a reconnecting browser replay what it missed by sequence number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from .events import Event
+
+log = logging.getLogger(__name__)
+
+EventFilter = Callable[[Event], bool]
+Enricher = Callable[[Event], None]
+
+
+class Subscription:
+    """One listener's bounded queue. `overflowed` means events were lost: resync."""
+
+    def __init__(self, accepts: EventFilter, backlog: int) -> None:
+        self.accepts = accepts
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=backlog)
+        self.overflowed = False
+
+    def offer(self, event: Event) -> None:
+        if self.overflowed or not self.accepts(event):
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            log.warning("subscriber fell %d events behind; it will resync", self.queue.maxsize)
+
+
+class EventBus(Protocol):
+    def publish(self, events: Iterable[Event]) -> None: ...
+
+    def subscribe(self, accepts: EventFilter) -> Subscription: ...
+
+    def unsubscribe(self, sub: Subscription) -> None: ...
+
+    def replay(self, since: int, accepts: EventFilter) -> list[Event] | None:
+        """Events after `since` that `accepts` takes, or None when they are no longer kept."""
+        ...
+
+    def add_enricher(self, enricher: Enricher) -> None: ...
+
+    @property
+    def last_seq(self) -> int: ...
+
+
+class MemoryBus:
+    """In-process backend: every agent and widget connection lives in this one process."""
+
+    def __init__(self, *, replay_buffer: int = 10_000, backlog: int = 500) -> None:
+        self._subs: set[Subscription] = set()
+        self._recent: deque[Event] = deque(maxlen=replay_buffer)
+        self._seq = itertools.count(1)
+        self._last = 0
+        self._backlog = backlog
+        self._enrichers: list[Enricher] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Publishing from another thread (a CLI, a worker) hops onto this loop."""
+        self._loop = loop
+
+    def add_enricher(self, enricher: Enricher) -> None:
+        self._enrichers.append(enricher)
+
+    @property
+    def last_seq(self) -> int:
+        return self._last
+
+    def publish(self, events: Iterable[Event]) -> None:
+        batch = list(events)
+        if not batch:
+            return
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is not loop:
+                loop.call_soon_threadsafe(self._deliver, batch)
+                return
+        self._deliver(batch)
+
+    def _deliver(self, batch: list[Event]) -> None:
+        for event in batch:
+            for enrich in self._enrichers:
+                try:
+                    enrich(event)
+                except Exception:  # a broken fragment must not stop delivery
+                    log.exception("enricher failed for %s", event.type)
+            with self._lock:
+                event.seq = next(self._seq)
+                self._last = event.seq
+                self._recent.append(event)
+            for sub in list(self._subs):
+                sub.offer(event)
+
+    def subscribe(self, accepts: EventFilter) -> Subscription:
+        sub = Subscription(accepts, self._backlog)
+        self._subs.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
+
+    def replay(self, since: int, accepts: EventFilter) -> list[Event] | None:
+        with self._lock:
+            recent = list(self._recent)
+        if since >= self._last:
+            return []
+        if not recent or recent[0].seq > since + 1:
+            return None
+        return [e for e in recent if e.seq > since and accepts(e)]

@@ -1,0 +1,476 @@
+"""Conversations and their messages (docs/concepts/conversations.md).
+
+Every channel, the UI and the API call these functions; they change the database, write the
+audit log and queue events that go out after the commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from .access import audience_of
+from .audit import record
+from .clock import utcnow
+from .db import queue_event
+from .errors import Conflict, InvalidInput, NotFound
+from .events import Audience, conversation_changed, message_created, notification_created
+from .models import (
+    Agent,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    Delivery,
+    Inbox,
+    Membership,
+    Message,
+    MessageKind,
+    Notification,
+    Priority,
+    Status,
+    Team,
+)
+
+# A customer who writes again within this window reopens their resolved conversation
+# (and counts a reopen); later, a new conversation starts.
+REOPEN_WINDOW = timedelta(days=14)
+MAX_CONTENT = 65_536
+
+
+@dataclass
+class InboundMessage:
+    """A customer's message as any channel hands it to the domain."""
+
+    inbox_id: int
+    identifier: str
+    content: str
+    name: str = ""
+    email: str | None = None
+    phone: str | None = None
+    external_id: str | None = None
+    team_id: int | None = None
+    language: str | None = None
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    subject: str = ""
+
+
+@dataclass
+class Received:
+    message: Message
+    conversation: Conversation
+    contact: Contact
+    duplicate: bool = False
+    new_conversation: bool = False
+    reopened: bool = False
+
+
+def check_content(content: str) -> str:
+    content = content.strip()
+    if not content:
+        raise InvalidInput("content is empty", {"field": "content"})
+    if len(content) > MAX_CONTENT:
+        raise InvalidInput(f"content is longer than {MAX_CONTENT} characters", {"field": "content"})
+    return content
+
+
+def _existing(session: Session, inbox_id: int, external_id: str | None) -> Message | None:
+    if external_id is None:
+        return None
+    return session.exec(
+        select(Message).where(Message.inbox_id == inbox_id, Message.external_id == external_id)
+    ).first()
+
+
+def _duplicate(session: Session, message: Message) -> Received:
+    conversation = session.get(Conversation, message.conversation_id)
+    assert conversation is not None
+    contact = session.get(Contact, conversation.contact_id)
+    assert contact is not None
+    return Received(message, conversation, contact, duplicate=True)
+
+
+def do_receive_inbound(
+    *, session: Session, inbound: InboundMessage, now: datetime | None = None
+) -> Received:
+    """Store a customer's message once, in the right conversation, and commit.
+
+    A repeated `external_id` returns the stored message (concurrent duplicates included:
+    the unique index decides, and the loser reads the winner's row).
+    """
+    now = now or utcnow()
+    content = check_content(inbound.content) if not inbound.attachments else inbound.content
+    inbox = session.get(Inbox, inbound.inbox_id)
+    if inbox is None:
+        raise NotFound("No such inbox")
+    if (found := _existing(session, inbox.id or 0, inbound.external_id)) is not None:
+        return _duplicate(session, found)
+    try:
+        received = _store_inbound(session, inbox, inbound, content, now)
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        found = _existing(session, inbox.id or 0, inbound.external_id)
+        if found is None:
+            raise
+        return _duplicate(session, found)
+    return received
+
+
+def find_or_create_contact(
+    session: Session, inbox: Inbox, inbound: InboundMessage
+) -> Contact:
+    identity = session.exec(
+        select(ContactIdentity).where(
+            ContactIdentity.inbox_id == inbox.id, ContactIdentity.identifier == inbound.identifier
+        )
+    ).first()
+    if identity is not None:
+        contact = session.get(Contact, identity.contact_id)
+        assert contact is not None
+        return contact
+    contact = None
+    if inbound.email:
+        contact = session.exec(select(Contact).where(Contact.email == inbound.email)).first()
+    if contact is None:
+        contact = Contact(
+            name=inbound.name or inbound.email or inbound.identifier,
+            email=inbound.email,
+            phone=inbound.phone,
+            language=inbound.language,
+        )
+        session.add(contact)
+        session.flush()
+    assert contact.id is not None and inbox.id is not None
+    session.add(
+        ContactIdentity(contact_id=contact.id, inbox_id=inbox.id, identifier=inbound.identifier)
+    )
+    return contact
+
+
+def _store_inbound(
+    session: Session, inbox: Inbox, inbound: InboundMessage, content: str, now: datetime
+) -> Received:
+    contact = find_or_create_contact(session, inbox, inbound)
+    conversation = session.exec(
+        select(Conversation)
+        .where(Conversation.contact_id == contact.id, Conversation.inbox_id == inbox.id)
+        .order_by(col(Conversation.id).desc())
+    ).first()
+    new = reopened = False
+    if conversation is None or (
+        conversation.status == Status.resolved
+        and (conversation.resolved_at or now) < now - REOPEN_WINDOW
+    ):
+        conversation = _open_conversation(session, inbox, contact, inbound, now)
+        new = True
+    elif conversation.status == Status.resolved:
+        conversation.status = Status.open
+        conversation.reopen_count += 1
+        conversation.resolved_at = None
+        reopened = True
+        _activity(session, conversation, "Reopened by the customer's new message", now)
+        record(session, "conversation.reopened", actor_kind="customer",
+               conversation_id=conversation.id, details={"reopen_count": conversation.reopen_count})
+    elif conversation.status in (Status.snoozed, Status.pending):
+        was = conversation.status
+        conversation.status = Status.open
+        conversation.snoozed_until = None
+        _activity(session, conversation, f"Back to open: the customer wrote while {was}", now)
+    assert conversation.id is not None and inbox.id is not None
+    message = Message(
+        conversation_id=conversation.id,
+        inbox_id=inbox.id,
+        kind=MessageKind.incoming,
+        content=content,
+        external_id=inbound.external_id,
+        delivery=Delivery.received,
+        attachments=inbound.attachments,
+        created_at=now,
+    )
+    session.add(message)
+    conversation.last_customer_message_at = now
+    conversation.last_activity_at = now
+    conversation.preview = content[:300]
+    conversation.version += 1
+    session.add(conversation)
+    session.flush()
+    assert message.id is not None
+    queue_event(session, message_created(
+        message_id=message.id, conversation_id=conversation.id, kind=message.kind,
+        audience=audience_of(conversation, customer=True)))
+    queue_event(session, conversation_changed(
+        conversation_id=conversation.id, audience=audience_of(conversation),
+        change="reopened" if reopened else "message", created=new))
+    return Received(message, conversation, contact, new_conversation=new, reopened=reopened)
+
+
+def _open_conversation(
+    session: Session, inbox: Inbox, contact: Contact, inbound: InboundMessage, now: datetime
+) -> Conversation:
+    team = session.get(Team, inbound.team_id) if inbound.team_id else None
+    assert inbox.id is not None and contact.id is not None
+    conversation = Conversation(
+        inbox_id=inbox.id,
+        contact_id=contact.id,
+        team_id=team.id if team else None,
+        tier=team.tier if team else 1,
+        subject=inbound.subject[:300],
+        created_at=now,
+        last_activity_at=now,
+    )
+    session.add(conversation)
+    session.flush()
+    record(session, "conversation.created", actor_kind="customer",
+           conversation_id=conversation.id,
+           details={"inbox_id": inbox.id, "team_id": conversation.team_id})
+    return conversation
+
+
+def _activity(session: Session, conversation: Conversation, text: str, now: datetime) -> Message:
+    """A line in the thread that records a change; agents see it, customers never do."""
+    assert conversation.id is not None
+    message = Message(
+        conversation_id=conversation.id,
+        inbox_id=conversation.inbox_id,
+        kind=MessageKind.activity,
+        content=text,
+        delivery=Delivery.sent,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    assert message.id is not None
+    queue_event(session, message_created(
+        message_id=message.id, conversation_id=conversation.id, kind=message.kind,
+        audience=audience_of(conversation)))
+    return message
+
+
+def _touch(session: Session, conversation: Conversation, change: str, now: datetime,
+           extra_audience: Audience | None = None) -> None:
+    conversation.version += 1
+    conversation.last_activity_at = now
+    session.add(conversation)
+    assert conversation.id is not None
+    queue_event(session, conversation_changed(
+        conversation_id=conversation.id, audience=audience_of(conversation), change=change))
+    if extra_audience is not None:
+        queue_event(session, conversation_changed(
+            conversation_id=conversation.id, audience=extra_audience, change=change))
+
+
+def check_version(conversation: Conversation, expected_version: int | None) -> None:
+    """Collision check: refuse when the conversation changed since the agent loaded it."""
+    if expected_version is not None and expected_version != conversation.version:
+        raise Conflict(
+            "This conversation changed since you opened it. Review the new activity, then send.",
+            {"version": conversation.version},
+        )
+
+
+def do_reply(
+    *,
+    session: Session,
+    conversation: Conversation,
+    agent: Agent,
+    content: str,
+    expected_version: int | None = None,
+    now: datetime | None = None,
+) -> Message:
+    """An agent's reply to the customer, sent through the conversation's own channel."""
+    now = now or utcnow()
+    content = check_content(content)
+    check_version(conversation, expected_version)
+    assert conversation.id is not None
+    message = Message(
+        conversation_id=conversation.id,
+        inbox_id=conversation.inbox_id,
+        kind=MessageKind.outgoing,
+        sender_agent_id=agent.id,
+        content=content,
+        delivery=Delivery.pending,
+        created_at=now,
+    )
+    session.add(message)
+    if conversation.first_response_at is None:
+        conversation.first_response_at = now
+    conversation.last_agent_message_at = now
+    conversation.preview = content[:300]
+    if conversation.assignee_id is None:
+        _assign(session, conversation, agent, actor=agent, now=now)
+    session.flush()
+    assert message.id is not None
+    record(session, "message.replied", actor=agent, conversation_id=conversation.id,
+           details={"message_id": message.id})
+    queue_event(session, message_created(
+        message_id=message.id, conversation_id=conversation.id, kind=message.kind,
+        audience=audience_of(conversation, customer=True)))
+    _touch(session, conversation, "reply", now)
+    session.commit()
+    return message
+
+
+def do_mark_delivery(
+    *, session: Session, message: Message, delivery: str, error: str | None = None
+) -> Message:
+    message.delivery = delivery
+    message.error = error
+    session.add(message)
+    conversation = session.get(Conversation, message.conversation_id)
+    assert conversation is not None and message.id is not None and conversation.id is not None
+    queue_event(session, message_created(
+        message_id=message.id, conversation_id=conversation.id, kind=message.kind,
+        audience=audience_of(conversation)))
+    session.commit()
+    return message
+
+
+def notify(
+    session: Session, *, agent_id: int, kind: str, text: str,
+    conversation_id: int | None, message_id: int | None = None,
+) -> Notification:
+    note = Notification(agent_id=agent_id, kind=kind, text=text[:500],
+                        conversation_id=conversation_id, message_id=message_id)
+    session.add(note)
+    session.flush()
+    assert note.id is not None
+    queue_event(session, notification_created(
+        notification_id=note.id, agent_id=agent_id, kind=kind, text=note.text))
+    return note
+
+
+def _assign(session: Session, conversation: Conversation, assignee: Agent | None, *,
+            actor: Agent | None, now: datetime) -> None:
+    conversation.assignee_id = assignee.id if assignee else None
+    who = assignee.name if assignee else "nobody"
+    by = f" by {actor.name}" if actor else ""
+    _activity(session, conversation, f"Assigned to {who}{by}", now)
+    record(session, "conversation.assigned", actor=actor, conversation_id=conversation.id,
+           details={"assignee_id": conversation.assignee_id})
+    if assignee is not None and assignee.id is not None and (actor is None or actor.id != assignee.id):
+        notify(session, agent_id=assignee.id, kind="assignment",
+               text=f"{actor.name if actor else 'Handoff'} assigned you conversation "
+                    f"#{conversation.id}",
+               conversation_id=conversation.id)
+
+
+def do_assign(
+    *, session: Session, conversation: Conversation, assignee: Agent | None,
+    actor: Agent | None, now: datetime | None = None,
+) -> Conversation:
+    now = now or utcnow()
+    if (assignee.id if assignee else None) == conversation.assignee_id:
+        return conversation
+    _assign(session, conversation, assignee, actor=actor, now=now)
+    _touch(session, conversation, "assignee", now)
+    session.commit()
+    return conversation
+
+
+def do_change_team(
+    *, session: Session, conversation: Conversation, team: Team | None,
+    actor: Agent | None, now: datetime | None = None,
+) -> Conversation:
+    """Move to another team. The first team is not a transfer; every change after it is."""
+    now = now or utcnow()
+    new_id = team.id if team else None
+    if new_id == conversation.team_id:
+        return conversation
+    before = audience_of(conversation)
+    if conversation.team_id is not None:
+        conversation.transfer_count += 1
+    conversation.team_id = new_id
+    if team is not None:
+        conversation.tier = team.tier
+    if conversation.assignee_id is not None and new_id is not None:
+        member = session.get(Membership, (conversation.assignee_id, new_id))
+        if member is None:
+            conversation.assignee_id = None
+    _activity(session, conversation,
+              f"Moved to {team.name if team else 'no team'}" + (f" by {actor.name}" if actor else ""),
+              now)
+    record(session, "conversation.team_changed", actor=actor, conversation_id=conversation.id,
+           details={"team_id": new_id, "transfer_count": conversation.transfer_count})
+    _touch(session, conversation, "team", now, extra_audience=before)
+    session.commit()
+    return conversation
+
+
+def do_set_status(
+    *, session: Session, conversation: Conversation, status: str, actor: Agent | None,
+    snooze_until: datetime | None = None, now: datetime | None = None,
+) -> Conversation:
+    now = now or utcnow()
+    if status not in {s.value for s in Status}:
+        raise InvalidInput("status must be open, pending, snoozed or resolved", {"field": "status"})
+    if status == Status.snoozed:
+        if snooze_until is None or snooze_until <= now:
+            raise InvalidInput("snooze_until must be in the future", {"field": "snooze_until"})
+    if status == conversation.status and status != Status.snoozed:
+        return conversation
+    previous = conversation.status
+    conversation.status = status
+    conversation.snoozed_until = snooze_until if status == Status.snoozed else None
+    if status == Status.resolved:
+        conversation.resolved_at = now
+    elif previous == Status.resolved:
+        conversation.resolved_at = None
+        conversation.reopen_count += 1
+    label = f"Snoozed until {snooze_until:%Y-%m-%d %H:%M} UTC" if snooze_until and \
+        status == Status.snoozed else f"Marked {status}"
+    _activity(session, conversation, label + (f" by {actor.name}" if actor else ""), now)
+    record(session, "conversation.status", actor=actor, conversation_id=conversation.id,
+           details={"from": previous, "to": status})
+    _touch(session, conversation, "status", now)
+    session.commit()
+    return conversation
+
+
+def do_set_priority(
+    *, session: Session, conversation: Conversation, priority: str, actor: Agent | None,
+    now: datetime | None = None,
+) -> Conversation:
+    now = now or utcnow()
+    if priority not in {p.value for p in Priority}:
+        raise InvalidInput("priority must be low, normal, high or urgent", {"field": "priority"})
+    if priority == conversation.priority:
+        return conversation
+    conversation.priority = priority
+    _activity(session, conversation, f"Priority set to {priority}"
+              + (f" by {actor.name}" if actor else ""), now)
+    record(session, "conversation.priority", actor=actor, conversation_id=conversation.id,
+           details={"priority": priority})
+    _touch(session, conversation, "priority", now)
+    session.commit()
+    return conversation
+
+
+def do_wake_snoozed(*, session: Session, now: datetime | None = None) -> list[int]:
+    """Reopen every snoozed conversation whose time has come; returns their ids."""
+    now = now or utcnow()
+    due = session.exec(
+        select(Conversation).where(
+            Conversation.status == Status.snoozed, col(Conversation.snoozed_until) <= now
+        )
+    ).all()
+    for conversation in due:
+        conversation.status = Status.open
+        conversation.snoozed_until = None
+        _activity(session, conversation, "Snooze ended: back to open", now)
+        record(session, "conversation.unsnoozed", actor_kind="system",
+               conversation_id=conversation.id)
+        _touch(session, conversation, "status", now)
+    session.commit()
+    return [c.id for c in due if c.id is not None]
+
+
+def next_snooze_due(session: Session) -> datetime | None:
+    return session.exec(
+        select(Conversation.snoozed_until)
+        .where(Conversation.status == Status.snoozed, col(Conversation.snoozed_until).is_not(None))
+        .order_by(col(Conversation.snoozed_until))
+    ).first()

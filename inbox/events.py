@@ -1,0 +1,72 @@
+"""Typed events (docs/concepts/real-time.md): what changed, and who may hear of it.
+
+Domain functions queue events on the session; they are published only after the commit
+succeeds (see db.py), so nobody hears of a change that was rolled back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who may receive an event.
+
+    With `agent_ids` set, only those agents. Otherwise the agents whose access rules let them
+    see a conversation in this inbox, team and tier. `customer` marks events the customer's own
+    widget may show (never notes, presence or agent-only changes).
+    """
+
+    conversation_id: int | None = None
+    inbox_id: int | None = None
+    team_id: int | None = None
+    tier: int | None = None
+    agent_ids: frozenset[int] | None = None
+    customer: bool = False
+
+
+@dataclass
+class Event:
+    type: str
+    data: dict[str, Any]
+    audience: Audience
+    # Filled by the bus: a global, increasing number a reconnecting browser resumes from.
+    seq: int = 0
+    # HTML fragments for agents' pages, added once by the web layer's renderer before fan-out.
+    html: dict[str, str] = field(default_factory=dict)
+
+    def frame(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"seq": self.seq, "type": self.type, "data": self.data}
+        if self.html:
+            out["html"] = self.html
+        return out
+
+
+def message_created(
+    *, message_id: int, conversation_id: int, kind: str, audience: Audience
+) -> Event:
+    return Event(
+        "message.created",
+        {"message_id": message_id, "conversation_id": conversation_id, "kind": kind},
+        audience,
+    )
+
+
+def conversation_changed(
+    *, conversation_id: int, audience: Audience, change: str, created: bool = False
+) -> Event:
+    return Event(
+        "conversation.created" if created else "conversation.updated",
+        {"conversation_id": conversation_id, "change": change},
+        audience,
+    )
+
+
+def notification_created(*, notification_id: int, agent_id: int, kind: str, text: str) -> Event:
+    return Event(
+        "notification.created",
+        {"notification_id": notification_id, "kind": kind, "text": text},
+        Audience(agent_ids=frozenset({agent_id})),
+    )

@@ -1,0 +1,100 @@
+"""Internal notes and @mentions (docs/concepts/notes-and-mentions.md).
+
+A mention is `@` followed by an agent's handle (their name without spaces, e.g. @DanaKowalski),
+their first name when only one agent has it, their email's local part, or a team's handle
+(@Billing, @SupportL1), which mentions every member of that team.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from .access import audience_of
+from .audit import record
+from .clock import utcnow
+from .conversations import _touch, check_content, notify
+from .db import queue_event
+from .events import message_created
+from .models import Agent, Conversation, Delivery, Membership, Mention, Message, MessageKind, Team
+
+MENTION = re.compile(r"(?<![\w@])@([\w][\w.\-]*)", re.UNICODE)
+
+
+def handle(name: str) -> str:
+    """The @handle of an agent or team: its name's words joined, letters of any script kept."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^\w]+", name) if part)
+
+
+@dataclass(frozen=True)
+class Mentioned:
+    agent_ids: frozenset[int]
+    team_ids: frozenset[int]
+
+
+def parse_mentions(session: Session, content: str) -> Mentioned:
+    tokens = {t.rstrip(".-").lower() for t in MENTION.findall(content)}
+    if not tokens:
+        return Mentioned(frozenset(), frozenset())
+    agents = session.exec(select(Agent)).all()
+    teams = session.exec(select(Team)).all()
+    first_names: dict[str, list[Agent]] = {}
+    for agent in agents:
+        first_names.setdefault(agent.name.split()[0].lower() if agent.name else "", []).append(agent)
+    agent_ids: set[int] = set()
+    team_ids: set[int] = set()
+    for token in tokens:
+        for agent in agents:
+            if token in (handle(agent.name).lower(), agent.email.split("@")[0].lower()):
+                agent_ids.add(agent.id or 0)
+        same_first = first_names.get(token, [])
+        if len(same_first) == 1:
+            agent_ids.add(same_first[0].id or 0)
+        for team in teams:
+            if token == handle(team.name).lower():
+                team_ids.add(team.id or 0)
+    return Mentioned(frozenset(agent_ids - {0}), frozenset(team_ids - {0}))
+
+
+def do_add_note(
+    *, session: Session, conversation: Conversation, agent: Agent, content: str,
+    now: datetime | None = None,
+) -> Message:
+    """An internal note: agents only. Its mentions notify each named agent once."""
+    now = now or utcnow()
+    content = check_content(content)
+    assert conversation.id is not None and agent.id is not None
+    note = Message(
+        conversation_id=conversation.id, inbox_id=conversation.inbox_id, kind=MessageKind.note,
+        sender_agent_id=agent.id, content=content, delivery=Delivery.sent, created_at=now,
+    )
+    session.add(note)
+    session.flush()
+    assert note.id is not None
+    mentioned = parse_mentions(session, content)
+    notified: set[int] = set()
+    for agent_id in sorted(mentioned.agent_ids):
+        session.add(Mention(message_id=note.id, conversation_id=conversation.id, agent_id=agent_id))
+        notified.add(agent_id)
+    for team_id in sorted(mentioned.team_ids):
+        members = session.exec(select(Membership.agent_id).where(Membership.team_id == team_id))
+        for agent_id in members.all():
+            if agent_id not in notified:
+                session.add(Mention(message_id=note.id, conversation_id=conversation.id,
+                                    agent_id=agent_id, team_id=team_id))
+                notified.add(agent_id)
+    for agent_id in sorted(notified - {agent.id}):
+        notify(session, agent_id=agent_id, kind="mention",
+               text=f"{agent.name} mentioned you on conversation #{conversation.id}: {content}",
+               conversation_id=conversation.id, message_id=note.id)
+    record(session, "note.added", actor=agent, conversation_id=conversation.id,
+           details={"message_id": note.id, "mentioned": sorted(notified)})
+    queue_event(session, message_created(
+        message_id=note.id, conversation_id=conversation.id, kind=note.kind,
+        audience=audience_of(conversation)))
+    _touch(session, conversation, "note", now)
+    session.commit()
+    return note

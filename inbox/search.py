@@ -1,0 +1,56 @@
+"""Full-text search over messages and contacts (docs/concepts/search.md).
+
+SQLite uses FTS5 tables kept in step by triggers; PostgreSQL uses GIN indexes on
+`to_tsvector('simple', ...)`. Both are created by the migration; both answer from an index.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import ColumnElement, text
+from sqlmodel import Session, col
+
+from .models import Conversation
+
+_WORD = re.compile(r"[\w@.+\-]+", re.UNICODE)
+
+
+def terms(query: str) -> list[str]:
+    return [w for w in _WORD.findall(query) if w.strip(".-+@")][:8]
+
+
+def _fts5_query(words: list[str]) -> str:
+    # Each word quoted (so FTS syntax in user input is inert) and prefix-matched.
+    return " ".join('"' + w.replace('"', '""') + '"*' for w in words)
+
+
+def matching(session: Session, query: str) -> ColumnElement[bool] | None:
+    """A WHERE clause on Conversation for conversations whose messages or contact match."""
+    words = terms(query)
+    if not words:
+        return None
+    if session.get_bind().dialect.name == "sqlite":
+        q = _fts5_query(words)
+        by_message = text(
+            "SELECT m.conversation_id FROM message m WHERE m.id IN "
+            "(SELECT rowid FROM message_fts WHERE message_fts MATCH :q)"
+        ).bindparams(q=q)
+        by_contact = text(
+            "SELECT rowid FROM contact_fts WHERE contact_fts MATCH :cq"
+        ).bindparams(cq=q)
+    else:
+        q = " & ".join(re.sub(r"[^\w]", "", w) + ":*" for w in words if re.sub(r"[^\w]", "", w))
+        if not q:
+            return None
+        by_message = text(
+            "SELECT m.conversation_id FROM message m WHERE "
+            "to_tsvector('simple', m.content) @@ to_tsquery('simple', :q)"
+        ).bindparams(q=q)
+        by_contact = text(
+            "SELECT c.id FROM contact c WHERE to_tsvector('simple', "
+            "coalesce(c.name, '') || ' ' || coalesce(c.email, '')) @@ to_tsquery('simple', :cq)"
+        ).bindparams(cq=q)
+    return col(Conversation.id).in_(by_message.columns()) | col(Conversation.contact_id).in_(
+        by_contact.columns()
+    )
