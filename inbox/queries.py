@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, tuple_
 from sqlmodel import Session, col, select
@@ -166,3 +167,45 @@ def mark_notifications_read(session: Session, agent_id: int, at: datetime) -> No
         note.read_at = at
         session.add(note)
     session.commit()
+
+
+@dataclass
+class Card:
+    """A conversation as the list and the thread header show it."""
+
+    conversation: Conversation
+    contact_name: str
+    channel: str
+    inbox_name: str
+    team_name: str | None
+    assignee_name: str | None
+    unread: bool = False
+
+
+def cards(session: Session, conversations: list[Conversation],
+          unread: set[int] | None = None) -> list[Card]:
+    """Cards for a page of conversations, in four queries whatever the page size."""
+    from .models import Agent, Contact, Inbox, Team
+
+    def by_id(model: type[Any], ids: set[int]) -> dict[int, Any]:
+        if not ids:
+            return {}
+        return {o.id: o for o in session.exec(select(model).where(col(model.id).in_(ids))).all()}
+
+    contacts = by_id(Contact, {c.contact_id for c in conversations})
+    inboxes = by_id(Inbox, {c.inbox_id for c in conversations})
+    teams = by_id(Team, {c.team_id for c in conversations if c.team_id})
+    agents = by_id(Agent, {c.assignee_id for c in conversations if c.assignee_id})
+    unread = unread or set()
+    return [
+        Card(
+            conversation=c,
+            contact_name=contacts[c.contact_id].name if c.contact_id in contacts else "",
+            channel=inboxes[c.inbox_id].channel if c.inbox_id in inboxes else "",
+            inbox_name=inboxes[c.inbox_id].name if c.inbox_id in inboxes else "",
+            team_name=teams[c.team_id].name if c.team_id in teams else None,
+            assignee_name=agents[c.assignee_id].name if c.assignee_id in agents else None,
+            unread=c.id in unread,
+        )
+        for c in conversations
+    ]

@@ -1,0 +1,1 @@
+"""Channel adapters (docs/channels/): one module per channel, the same small interface."""

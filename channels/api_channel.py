@@ -1,0 +1,43 @@
+"""The generic API channel (docs/channels/api.md): anything that can POST JSON.
+
+Inbound: `POST /api/v1/inboxes/{id}/messages` (see web/api.py) with `external_id`
+de-duplication. Outbound: each agent reply is POSTed to the inbox's `webhook_url`, signed with
+`X-Handoff-Signature: sha256=<hex HMAC-SHA256 of the body with the inbox secret>`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+import httpx
+
+from .base import OutboundMessage, SendFailed
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class ApiChannel:
+    name = "api"
+
+    async def send(self, outbound: OutboundMessage, http: httpx.AsyncClient) -> str | None:
+        url = outbound.inbox.config.get("webhook_url")
+        if not url:
+            # Nothing to push to: the integration polls GET /conversations/{id}/messages.
+            return None
+        body = json.dumps({
+            "event": "message.created",
+            "conversation_id": outbound.conversation.id,
+            "contact": {"identifier": outbound.identifier, "name": outbound.contact.name},
+            "message": {"id": outbound.message.id, "content": outbound.message.content,
+                        "created_at": outbound.message.created_at.isoformat()},
+        }).encode()
+        secret = str(outbound.inbox.config.get("secret", ""))
+        response = await http.post(url, content=body, timeout=10.0, headers={
+            "content-type": "application/json", "x-handoff-signature": sign(secret, body)})
+        if response.status_code >= 300:
+            raise SendFailed(f"webhook answered {response.status_code}")
+        return None

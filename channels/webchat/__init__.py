@@ -1,0 +1,1 @@
+"""The website chat widget channel (docs/channels/webchat.md)."""

@@ -1,0 +1,106 @@
+"""The `handoff` command (CONTRACT.md): serve, migrate, seed-demo, create-user, create-token."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from rich.console import Console
+from sqlmodel import select
+
+from .accounts import do_create_agent, do_create_token
+from .bus import MemoryBus
+from .db import Database, make_engine
+from .errors import HandoffError
+from .migrate import upgrade
+from .models import Agent
+from .settings import Settings
+
+console = Console(stderr=True)
+
+
+def database(settings: Settings) -> Database:
+    return Database(make_engine(settings.database_url), MemoryBus())
+
+
+def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
+    with console.status("Migrating the database…"):
+        upgrade(database(settings).engine)
+    console.print(f"[green]Database is up to date[/] ({settings.database_url})")
+
+
+def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
+    from .seed import DEMO_LOGINS, seed_demo
+
+    db = database(settings)
+    with db.session() as session:
+        if args.if_empty and session.exec(select(Agent)).first() is not None:
+            console.print("Database already has data; demo not seeded.")
+            return
+        seed_demo(session, console=console)
+    console.print("[bold]Demo logins[/] (password for all: [bold]handoff-demo[/]):")
+    for email, role in DEMO_LOGINS:
+        console.print(f"  {role:8} {email}")
+
+
+def cmd_create_user(settings: Settings, args: argparse.Namespace) -> None:
+    with database(settings).session() as session:
+        agent = do_create_agent(session=session, email=args.email, name=args.name,
+                                role=args.role, password=args.password)
+        session.commit()
+    console.print(f"Created {agent.role} {agent.email} (id {agent.id})")
+
+
+def cmd_create_token(settings: Settings, args: argparse.Namespace) -> None:
+    with database(settings).session() as session:
+        agent = session.exec(select(Agent).where(Agent.email == args.email.lower())).first()
+        if agent is None:
+            raise HandoffError(f"no agent with email {args.email}")
+        token = do_create_token(session=session, agent=agent, label="cli")
+        session.commit()
+    print(token)
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from main import create_app
+
+    console.print(f"Handoff on [bold]http://{settings.host}:{settings.port}[/]")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level="info", ws_ping_interval=20)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="handoff", description="Handoff shared inbox")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="serve the web app").set_defaults(run=cmd_serve)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
+    seed = sub.add_parser("seed-demo", help="fill the database with a demo company")
+    seed.add_argument("--if-empty", action="store_true", help="only when there are no agents yet")
+    seed.set_defaults(run=cmd_seed_demo)
+    user = sub.add_parser("create-user", help="create an agent, manager or admin")
+    user.add_argument("--email", required=True)
+    user.add_argument("--name", required=True)
+    user.add_argument("--role", choices=["admin", "manager", "agent"], default="agent")
+    user.add_argument("--password", required=True)
+    user.set_defaults(run=cmd_create_user)
+    token = sub.add_parser("create-token", help="print a new API token for an agent")
+    token.add_argument("--email", required=True)
+    token.set_defaults(run=cmd_create_token)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.run(Settings(), args)
+    except HandoffError as exc:
+        console.print(f"[red]error:[/] {exc.message}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Timers that act on time: snoozed conversations wake exactly when due, not on a sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from .clock import utcnow
+from .conversations import do_wake_snoozed, next_snooze_due
+from .db import Database
+
+log = logging.getLogger("handoff.timers")
+
+# Upper bound on a wait, so a snooze set by another process is seen within this long.
+MAX_WAIT = timedelta(seconds=5)
+
+
+async def run_snooze_timer(db: Database, poke: asyncio.Event | None = None) -> None:
+    """Sleep until the next snooze is due (recomputed from the database), then wake it."""
+    while True:
+        try:
+            with db.session() as session:
+                do_wake_snoozed(session=session)
+                due = next_snooze_due(session)
+        except Exception:
+            log.exception("snooze timer failed; retrying")
+            due = None
+        now = utcnow()
+        wait = MAX_WAIT if due is None else min(MAX_WAIT, max(timedelta(0), due - now))
+        if poke is None:
+            await asyncio.sleep(wait.total_seconds())
+        else:
+            try:
+                await asyncio.wait_for(poke.wait(), wait.total_seconds())
+                poke.clear()
+            except TimeoutError:
+                pass

@@ -1,0 +1,87 @@
+"""Handoff's application factory: `create_app(settings) -> Starlette`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import BaseRoute, Mount
+from starlette.staticfiles import StaticFiles
+
+from channels.dispatch import run_dispatcher
+from channels.webchat import routes as webchat_routes
+from inbox.bus import MemoryBus
+from inbox.db import Database, make_engine
+from inbox.errors import HandoffError
+from inbox.settings import Settings
+from inbox.timers import run_snooze_timer
+from web import admin, api, auth, pages, realtime
+from web.errors import handoff_error, http_error, server_error
+from web.fragments import FragmentRenderer
+from web.i18n import LocaleMiddleware
+from web.presence import Presence
+from web.security import SESSION_COOKIE, HttpCSRF, SecurityHeaders
+from web.state import AppState, Limits
+from web.templating import make_templates
+
+ROOT = Path(__file__).resolve().parent
+log = logging.getLogger("handoff")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    bus = MemoryBus(replay_buffer=settings.replay_buffer, backlog=settings.connection_backlog)
+    db = Database(make_engine(settings.database_url), bus)
+    templates = make_templates()
+    handoff = AppState(
+        settings=settings, db=db, templates=templates, limits=Limits(),
+        http=httpx.AsyncClient(), presence=Presence(),
+    )
+    bus.add_enricher(FragmentRenderer(db, templates))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        bus.bind_loop(asyncio.get_running_loop())
+        tasks = [
+            asyncio.create_task(run_dispatcher(db, handoff.http), name="dispatcher"),
+            asyncio.create_task(run_snooze_timer(db), name="snooze-timer"),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await handoff.http.aclose()
+            db.engine.dispose()
+
+    routes: list[BaseRoute] = [
+        *auth.routes, *pages.routes, *realtime.routes, *admin.routes,
+        Mount("/api/v1", routes=api.routes),
+        *webchat_routes.routes,
+        Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
+    ]
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie=SESSION_COOKIE,
+                   same_site="lax", https_only=settings.secure_cookies, max_age=14 * 24 * 3600),
+        Middleware(HttpCSRF, secret=settings.secret_key, secure=settings.secure_cookies),
+        Middleware(LocaleMiddleware),
+    ]
+    app = Starlette(
+        routes=routes, middleware=middleware, lifespan=lifespan,
+        exception_handlers={HandoffError: handoff_error, HTTPException: http_error,
+                            Exception: server_error},
+    )
+    app.state.handoff = handoff
+    return app

@@ -1,0 +1,182 @@
+"""The agents' websocket at /ws (docs/concepts/real-time.md).
+
+Frames are `{"seq", "type", "data", "html"?}`. A browser reconnects with `?since=SEQ` and gets
+what it missed, or `{"type": "resync"}` when that is no longer kept (it then refreshes its
+fragments). A connection whose queue overflows gets `resync` too, and is closed, so one slow
+browser holds up nobody. Browsers send `viewing`, `left` and `typing`; they become presence
+events for the other agents who may see that conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from starlette.routing import WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from inbox.access import EventPredicate, audience_of, can_see_conversation, scope_for
+from inbox.events import Event
+from inbox.models import Agent, Conversation
+
+from .state import AppState, session_agent_id, state
+
+log = logging.getLogger("handoff.ws")
+
+CLOSE_POLICY = 1008
+# 1013 "try again later": the browser reconnects and resumes with ?since=.
+CLOSE_OVERFLOW = 1013
+
+
+def origin_allowed(ws: WebSocket, app_state: AppState) -> bool:
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return False
+    host = ws.headers.get("host", "")
+    own = {f"http://{host}", f"https://{host}"}
+    return origin in own or origin in app_state.settings.allowed_origins
+
+
+def parse_since(ws: WebSocket) -> int | None:
+    raw = ws.query_params.get("since")
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        return None
+
+
+async def agent_socket(ws: WebSocket) -> None:
+    app_state = state(ws)
+    if not origin_allowed(ws, app_state):
+        await ws.close(code=CLOSE_POLICY, reason="origin not allowed")
+        return
+    agent_id = session_agent_id(ws)
+    with app_state.db.session() as session:
+        agent = session.get(Agent, agent_id) if agent_id is not None else None
+        if agent is None:
+            await ws.close(code=CLOSE_POLICY, reason="sign in first")
+            return
+        scope = scope_for(session, agent)
+    await ws.accept()
+    accepts = EventPredicate(scope)
+    bus = app_state.db.bus
+    # Subscribe before replaying, so nothing falls between the two; duplicates are skipped.
+    sub = bus.subscribe(accepts)
+    last_sent = 0
+    conn = _Connection(ws, app_state, agent)
+
+    async def send(event: Event) -> None:
+        nonlocal last_sent
+        if event.seq <= last_sent:
+            return
+        last_sent = event.seq
+        await ws.send_text(json.dumps(event.frame()))
+
+    try:
+        since = parse_since(ws)
+        await ws.send_text(json.dumps({"seq": bus.last_seq, "type": "hello",
+                                       "data": {"agent_id": agent.id}}))
+        if since is not None:
+            missed = bus.replay(since, accepts)
+            if missed is None:
+                await ws.send_text(json.dumps({"seq": bus.last_seq, "type": "resync", "data": {}}))
+            else:
+                for event in missed:
+                    await send(event)
+        reader = asyncio.create_task(conn.read())
+        while not reader.done():
+            if sub.overflowed:
+                await ws.send_text(json.dumps({"seq": last_sent, "type": "resync", "data": {}}))
+                await ws.close(code=CLOSE_OVERFLOW, reason="fell behind")
+                break
+            getter = asyncio.ensure_future(sub.queue.get())
+            done, _ = await asyncio.wait(
+                {getter, reader}, timeout=app_state.settings.heartbeat_seconds,
+                return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                await send(getter.result())
+            else:
+                getter.cancel()
+                if not done:
+                    await ws.send_text(json.dumps({"seq": last_sent, "type": "ping", "data": {}}))
+        reader.cancel()
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        bus.unsubscribe(sub)
+        conn.leave_all()
+
+
+class _Connection:
+    """What one agent's browser tells us: which conversation it shows, when it types."""
+
+    def __init__(self, ws: WebSocket, app_state: AppState, agent: Agent) -> None:
+        self.ws = ws
+        self.state = app_state
+        self.agent = agent
+        self.viewing: int | None = None
+
+    async def read(self) -> None:
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            while True:
+                raw = await self.ws.receive_text()
+                try:
+                    msg = json.loads(raw)
+                except ValueError:
+                    continue
+                if isinstance(msg, dict):
+                    self.handle(msg)
+
+    def handle(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        conversation_id = msg.get("conversation_id")
+        if kind == "left" or (kind == "viewing" and conversation_id != self.viewing):
+            self.leave_all()
+        if not isinstance(conversation_id, int):
+            return
+        conversation = self._visible(conversation_id)
+        if conversation is None:
+            return
+        assert self.agent.id is not None
+        if kind == "viewing" and self.viewing is None:
+            self.viewing = conversation_id
+            self.state.presence.view(conversation_id, self.agent.id, self.agent.name)
+            self._publish_presence(conversation)
+        elif kind == "typing":
+            box = "note" if msg.get("box") == "note" else "reply"
+            self.state.db.bus.publish([Event(
+                "typing", {"conversation_id": conversation_id, "agent_id": self.agent.id,
+                           "name": self.agent.name, "box": box},
+                audience_of(conversation))])
+
+    def _visible(self, conversation_id: int) -> Conversation | None:
+        with self.state.db.session() as session:
+            conversation = session.get(Conversation, conversation_id)
+            agent = session.get(Agent, self.agent.id)
+            if conversation is None or agent is None:
+                return None
+            return conversation if can_see_conversation(scope_for(session, agent),
+                                                        conversation) else None
+
+    def _publish_presence(self, conversation: Conversation) -> None:
+        assert conversation.id is not None
+        self.state.db.bus.publish([Event(
+            "presence", {"conversation_id": conversation.id,
+                         "viewers": self.state.presence.viewers(conversation.id)},
+            audience_of(conversation))])
+
+    def leave_all(self) -> None:
+        if self.viewing is None or self.agent.id is None:
+            return
+        conversation_id, self.viewing = self.viewing, None
+        self.state.presence.leave(conversation_id, self.agent.id)
+        with self.state.db.session() as session:
+            conversation = session.get(Conversation, conversation_id)
+        if conversation is not None:
+            self._publish_presence(conversation)
+
+
+routes = [WebSocketRoute("/ws", agent_socket)]

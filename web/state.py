@@ -1,0 +1,73 @@
+"""What the app hands every route: engine, bus, settings, templates, limits, channels."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+from jinja2_fragments.starlette import Jinja2Blocks
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage, Storage
+from limits.strategies import MovingWindowRateLimiter
+from sqlmodel import Session
+from starlette.requests import HTTPConnection
+
+from inbox.access import Scope, scope_for
+from inbox.db import Database
+from inbox.errors import RateLimited, Unauthorized
+from inbox.models import Agent
+from inbox.settings import Settings
+
+from .presence import Presence
+
+
+class Limits:
+    """Rate limits (the `limits` package), by a key the caller names."""
+
+    def __init__(self, storage: Storage | None = None) -> None:
+        self._limiter = MovingWindowRateLimiter(storage or MemoryStorage())
+
+    def hit(self, rule: str, *key: str, message: str) -> None:
+        item: RateLimitItem = parse(rule)
+        if not self._limiter.hit(item, *key):
+            raise RateLimited(message)
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    db: Database
+    templates: Jinja2Blocks
+    limits: Limits
+    http: httpx.AsyncClient
+    presence: Presence
+
+
+def state(conn: HTTPConnection) -> AppState:
+    handoff: AppState = conn.app.state.handoff
+    return handoff
+
+
+@dataclass
+class AgentContext:
+    session: Session
+    agent: Agent
+    scope: Scope
+
+
+def session_agent_id(conn: HTTPConnection) -> int | None:
+    value = conn.session.get("agent_id")
+    return int(value) if isinstance(value, int) else None
+
+
+@contextmanager
+def signed_in(conn: HTTPConnection) -> Iterator[AgentContext]:
+    """A session plus the signed-in agent and what they may see; Unauthorized otherwise."""
+    agent_id = session_agent_id(conn)
+    with state(conn).db.session() as session:
+        agent = session.get(Agent, agent_id) if agent_id is not None else None
+        if agent is None:
+            raise Unauthorized("Please sign in")
+        yield AgentContext(session, agent, scope_for(session, agent))
