@@ -42,8 +42,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     db = Database(make_engine(settings.database_url), bus)
     templates = make_templates()
     handoff = AppState(
-        settings=settings, db=db, templates=templates, limits=Limits(),
-        http=httpx.AsyncClient(), presence=Presence(),
+        settings=settings,
+        db=db,
+        templates=templates,
+        limits=Limits(),
+        http=httpx.AsyncClient(),
+        presence=Presence(),
     )
     bus.add_enricher(FragmentRenderer(db, templates))
 
@@ -66,22 +70,36 @@ def create_app(settings: Settings | None = None) -> Starlette:
             db.engine.dispose()
 
     routes: list[BaseRoute] = [
-        *auth.routes, *pages.routes, *realtime.routes, *admin.routes,
+        *auth.routes,
+        *pages.routes,
+        *realtime.routes,
+        *admin.routes,
         Mount("/api/v1", routes=api.routes),
         *webchat_routes.routes,
         Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
     ]
     middleware = [
         Middleware(SecurityHeaders),
-        Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie=SESSION_COOKIE,
-                   same_site="lax", https_only=settings.secure_cookies, max_age=14 * 24 * 3600),
+        Middleware(
+            SessionMiddleware,
+            secret_key=settings.secret_key,
+            session_cookie=SESSION_COOKIE,
+            same_site="lax",
+            https_only=settings.secure_cookies,
+            max_age=14 * 24 * 3600,
+        ),
         Middleware(HttpCSRF, secret=settings.secret_key, secure=settings.secure_cookies),
         Middleware(LocaleMiddleware),
     ]
     app = Starlette(
-        routes=routes, middleware=middleware, lifespan=lifespan,
-        exception_handlers={HandoffError: handoff_error, HTTPException: http_error,
-                            Exception: server_error},
+        routes=routes,
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={
+            HandoffError: handoff_error,
+            HTTPException: http_error,
+            Exception: server_error,
+        },
     )
     app.state.handoff = handoff
     return app

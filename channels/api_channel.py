@@ -28,16 +28,25 @@ class ApiChannel:
         if not url:
             # Nothing to push to: the integration polls GET /conversations/{id}/messages.
             return None
-        body = json.dumps({
-            "event": "message.created",
-            "conversation_id": outbound.conversation.id,
-            "contact": {"identifier": outbound.identifier, "name": outbound.contact.name},
-            "message": {"id": outbound.message.id, "content": outbound.message.content,
-                        "created_at": outbound.message.created_at.isoformat()},
-        }).encode()
+        body = json.dumps(
+            {
+                "event": "message.created",
+                "conversation_id": outbound.conversation.id,
+                "contact": {"identifier": outbound.identifier, "name": outbound.contact.name},
+                "message": {
+                    "id": outbound.message.id,
+                    "content": outbound.message.content,
+                    "created_at": outbound.message.created_at.isoformat(),
+                },
+            }
+        ).encode()
         secret = str(outbound.inbox.config.get("secret", ""))
-        response = await http.post(url, content=body, timeout=10.0, headers={
-            "content-type": "application/json", "x-handoff-signature": sign(secret, body)})
+        response = await http.post(
+            url,
+            content=body,
+            timeout=10.0,
+            headers={"content-type": "application/json", "x-handoff-signature": sign(secret, body)},
+        )
         if response.status_code >= 300:
             raise SendFailed(f"webhook answered {response.status_code}")
         return None

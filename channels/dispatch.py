@@ -7,7 +7,6 @@ provider's error) and shown to the agent.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import httpx
@@ -51,8 +50,11 @@ def _load(db: Database, message_id: int) -> OutboundMessage | None:
         inbox = session.get(Inbox, conversation.inbox_id)
         contact = session.get(Contact, conversation.contact_id)
         assert inbox is not None and contact is not None
-        identifier = session.exec(select(ContactIdentity.identifier).where(
-            ContactIdentity.contact_id == contact.id, ContactIdentity.inbox_id == inbox.id)).first()
+        identifier = session.exec(
+            select(ContactIdentity.identifier).where(
+                ContactIdentity.contact_id == contact.id, ContactIdentity.inbox_id == inbox.id
+            )
+        ).first()
         return OutboundMessage(message, conversation, inbox, contact, identifier)
 
 
@@ -67,7 +69,7 @@ async def deliver(db: Database, http: httpx.AsyncClient, message_id: int) -> Non
     else:
         try:
             await adapter.send(outbound, http)
-        except (SendFailed, httpx.HTTPError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, SendFailed, httpx.HTTPError) as exc:
             state, error = Delivery.failed, str(exc) or type(exc).__name__
             log.warning("send of message %s failed: %s", message_id, error)
     with db.session() as session:

@@ -88,7 +88,7 @@ def can_see(scope: Scope, audience: Audience) -> bool:
     )
 
 
-def event_filter(scope: Scope) -> "EventPredicate":
+def event_filter(scope: Scope) -> EventPredicate:
     return EventPredicate(scope)
 
 

@@ -46,8 +46,13 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
 
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> None:
     with database(settings).session() as session:
-        agent = do_create_agent(session=session, email=args.email, name=args.name,
-                                role=args.role, password=args.password)
+        agent = do_create_agent(
+            session=session,
+            email=args.email,
+            name=args.name,
+            role=args.role,
+            password=args.password,
+        )
         session.commit()
     console.print(f"Created {agent.role} {agent.email} (id {agent.id})")
 
@@ -68,8 +73,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     from main import create_app
 
     console.print(f"Handoff on [bold]http://{settings.host}:{settings.port}[/]")
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", ws_ping_interval=20)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        ws_ping_interval=20,
+    )
 
 
 def parser() -> argparse.ArgumentParser:

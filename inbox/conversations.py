@@ -120,9 +120,7 @@ def do_receive_inbound(
     return received
 
 
-def find_or_create_contact(
-    session: Session, inbox: Inbox, inbound: InboundMessage
-) -> Contact:
+def find_or_create_contact(session: Session, inbox: Inbox, inbound: InboundMessage) -> Contact:
     identity = session.exec(
         select(ContactIdentity).where(
             ContactIdentity.inbox_id == inbox.id, ContactIdentity.identifier == inbound.identifier
@@ -173,8 +171,13 @@ def _store_inbound(
         conversation.resolved_at = None
         reopened = True
         _activity(session, conversation, "Reopened by the customer's new message", now)
-        record(session, "conversation.reopened", actor_kind="customer",
-               conversation_id=conversation.id, details={"reopen_count": conversation.reopen_count})
+        record(
+            session,
+            "conversation.reopened",
+            actor_kind="customer",
+            conversation_id=conversation.id,
+            details={"reopen_count": conversation.reopen_count},
+        )
     elif conversation.status in (Status.snoozed, Status.pending):
         was = conversation.status
         conversation.status = Status.open
@@ -199,12 +202,24 @@ def _store_inbound(
     session.add(conversation)
     session.flush()
     assert message.id is not None
-    queue_event(session, message_created(
-        message_id=message.id, conversation_id=conversation.id, kind=message.kind,
-        audience=audience_of(conversation, customer=True)))
-    queue_event(session, conversation_changed(
-        conversation_id=conversation.id, audience=audience_of(conversation),
-        change="reopened" if reopened else "message", created=new))
+    queue_event(
+        session,
+        message_created(
+            message_id=message.id,
+            conversation_id=conversation.id,
+            kind=message.kind,
+            audience=audience_of(conversation, customer=True),
+        ),
+    )
+    queue_event(
+        session,
+        conversation_changed(
+            conversation_id=conversation.id,
+            audience=audience_of(conversation),
+            change="reopened" if reopened else "message",
+            created=new,
+        ),
+    )
     return Received(message, conversation, contact, new_conversation=new, reopened=reopened)
 
 
@@ -224,9 +239,13 @@ def _open_conversation(
     )
     session.add(conversation)
     session.flush()
-    record(session, "conversation.created", actor_kind="customer",
-           conversation_id=conversation.id,
-           details={"inbox_id": inbox.id, "team_id": conversation.team_id})
+    record(
+        session,
+        "conversation.created",
+        actor_kind="customer",
+        conversation_id=conversation.id,
+        details={"inbox_id": inbox.id, "team_id": conversation.team_id},
+    )
     return conversation
 
 
@@ -244,23 +263,42 @@ def _activity(session: Session, conversation: Conversation, text: str, now: date
     session.add(message)
     session.flush()
     assert message.id is not None
-    queue_event(session, message_created(
-        message_id=message.id, conversation_id=conversation.id, kind=message.kind,
-        audience=audience_of(conversation)))
+    queue_event(
+        session,
+        message_created(
+            message_id=message.id,
+            conversation_id=conversation.id,
+            kind=message.kind,
+            audience=audience_of(conversation),
+        ),
+    )
     return message
 
 
-def _touch(session: Session, conversation: Conversation, change: str, now: datetime,
-           extra_audience: Audience | None = None) -> None:
+def _touch(
+    session: Session,
+    conversation: Conversation,
+    change: str,
+    now: datetime,
+    extra_audience: Audience | None = None,
+) -> None:
     conversation.version += 1
     conversation.last_activity_at = now
     session.add(conversation)
     assert conversation.id is not None
-    queue_event(session, conversation_changed(
-        conversation_id=conversation.id, audience=audience_of(conversation), change=change))
+    queue_event(
+        session,
+        conversation_changed(
+            conversation_id=conversation.id, audience=audience_of(conversation), change=change
+        ),
+    )
     if extra_audience is not None:
-        queue_event(session, conversation_changed(
-            conversation_id=conversation.id, audience=extra_audience, change=change))
+        queue_event(
+            session,
+            conversation_changed(
+                conversation_id=conversation.id, audience=extra_audience, change=change
+            ),
+        )
 
 
 def check_version(conversation: Conversation, expected_version: int | None) -> None:
@@ -304,11 +342,22 @@ def do_reply(
         _assign(session, conversation, agent, actor=agent, now=now)
     session.flush()
     assert message.id is not None
-    record(session, "message.replied", actor=agent, conversation_id=conversation.id,
-           details={"message_id": message.id})
-    queue_event(session, message_created(
-        message_id=message.id, conversation_id=conversation.id, kind=message.kind,
-        audience=audience_of(conversation, customer=True)))
+    record(
+        session,
+        "message.replied",
+        actor=agent,
+        conversation_id=conversation.id,
+        details={"message_id": message.id},
+    )
+    queue_event(
+        session,
+        message_created(
+            message_id=message.id,
+            conversation_id=conversation.id,
+            kind=message.kind,
+            audience=audience_of(conversation, customer=True),
+        ),
+    )
     _touch(session, conversation, "reply", now)
     session.commit()
     return message
@@ -322,45 +371,86 @@ def do_mark_delivery(
     session.add(message)
     conversation = session.get(Conversation, message.conversation_id)
     assert conversation is not None and message.id is not None and conversation.id is not None
-    queue_event(session, message_created(
-        message_id=message.id, conversation_id=conversation.id, kind=message.kind,
-        audience=audience_of(conversation)))
+    queue_event(
+        session,
+        message_created(
+            message_id=message.id,
+            conversation_id=conversation.id,
+            kind=message.kind,
+            audience=audience_of(conversation),
+        ),
+    )
     session.commit()
     return message
 
 
 def notify(
-    session: Session, *, agent_id: int, kind: str, text: str,
-    conversation_id: int | None, message_id: int | None = None,
+    session: Session,
+    *,
+    agent_id: int,
+    kind: str,
+    text: str,
+    conversation_id: int | None,
+    message_id: int | None = None,
 ) -> Notification:
-    note = Notification(agent_id=agent_id, kind=kind, text=text[:500],
-                        conversation_id=conversation_id, message_id=message_id)
+    note = Notification(
+        agent_id=agent_id,
+        kind=kind,
+        text=text[:500],
+        conversation_id=conversation_id,
+        message_id=message_id,
+    )
     session.add(note)
     session.flush()
     assert note.id is not None
-    queue_event(session, notification_created(
-        notification_id=note.id, agent_id=agent_id, kind=kind, text=note.text))
+    queue_event(
+        session,
+        notification_created(notification_id=note.id, agent_id=agent_id, kind=kind, text=note.text),
+    )
     return note
 
 
-def _assign(session: Session, conversation: Conversation, assignee: Agent | None, *,
-            actor: Agent | None, now: datetime) -> None:
+def _assign(
+    session: Session,
+    conversation: Conversation,
+    assignee: Agent | None,
+    *,
+    actor: Agent | None,
+    now: datetime,
+) -> None:
     conversation.assignee_id = assignee.id if assignee else None
     who = assignee.name if assignee else "nobody"
     by = f" by {actor.name}" if actor else ""
     _activity(session, conversation, f"Assigned to {who}{by}", now)
-    record(session, "conversation.assigned", actor=actor, conversation_id=conversation.id,
-           details={"assignee_id": conversation.assignee_id})
-    if assignee is not None and assignee.id is not None and (actor is None or actor.id != assignee.id):
-        notify(session, agent_id=assignee.id, kind="assignment",
-               text=f"{actor.name if actor else 'Handoff'} assigned you conversation "
-                    f"#{conversation.id}",
-               conversation_id=conversation.id)
+    record(
+        session,
+        "conversation.assigned",
+        actor=actor,
+        conversation_id=conversation.id,
+        details={"assignee_id": conversation.assignee_id},
+    )
+    if (
+        assignee is not None
+        and assignee.id is not None
+        and (actor is None or actor.id != assignee.id)
+    ):
+        notify(
+            session,
+            agent_id=assignee.id,
+            kind="assignment",
+            text=f"{actor.name if actor else 'Handoff'} assigned you conversation "
+            f"#{conversation.id}",
+            conversation_id=conversation.id,
+        )
 
 
 def do_assign(
-    *, session: Session, conversation: Conversation, assignee: Agent | None,
-    actor: Agent | None, now: datetime | None = None,
+    *,
+    session: Session,
+    conversation: Conversation,
+    assignee: Agent | None,
+    actor: Agent | None,
+    now: datetime | None = None,
 ) -> Conversation:
     now = now or utcnow()
     if (assignee.id if assignee else None) == conversation.assignee_id:
@@ -372,8 +462,12 @@ def do_assign(
 
 
 def do_change_team(
-    *, session: Session, conversation: Conversation, team: Team | None,
-    actor: Agent | None, now: datetime | None = None,
+    *,
+    session: Session,
+    conversation: Conversation,
+    team: Team | None,
+    actor: Agent | None,
+    now: datetime | None = None,
 ) -> Conversation:
     """Move to another team. The first team is not a transfer; every change after it is."""
     now = now or utcnow()
@@ -390,26 +484,38 @@ def do_change_team(
         member = session.get(Membership, (conversation.assignee_id, new_id))
         if member is None:
             conversation.assignee_id = None
-    _activity(session, conversation,
-              f"Moved to {team.name if team else 'no team'}" + (f" by {actor.name}" if actor else ""),
-              now)
-    record(session, "conversation.team_changed", actor=actor, conversation_id=conversation.id,
-           details={"team_id": new_id, "transfer_count": conversation.transfer_count})
+    _activity(
+        session,
+        conversation,
+        f"Moved to {team.name if team else 'no team'}" + (f" by {actor.name}" if actor else ""),
+        now,
+    )
+    record(
+        session,
+        "conversation.team_changed",
+        actor=actor,
+        conversation_id=conversation.id,
+        details={"team_id": new_id, "transfer_count": conversation.transfer_count},
+    )
     _touch(session, conversation, "team", now, extra_audience=before)
     session.commit()
     return conversation
 
 
 def do_set_status(
-    *, session: Session, conversation: Conversation, status: str, actor: Agent | None,
-    snooze_until: datetime | None = None, now: datetime | None = None,
+    *,
+    session: Session,
+    conversation: Conversation,
+    status: str,
+    actor: Agent | None,
+    snooze_until: datetime | None = None,
+    now: datetime | None = None,
 ) -> Conversation:
     now = now or utcnow()
     if status not in {s.value for s in Status}:
         raise InvalidInput("status must be open, pending, snoozed or resolved", {"field": "status"})
-    if status == Status.snoozed:
-        if snooze_until is None or snooze_until <= now:
-            raise InvalidInput("snooze_until must be in the future", {"field": "snooze_until"})
+    if status == Status.snoozed and (snooze_until is None or snooze_until <= now):
+        raise InvalidInput("snooze_until must be in the future", {"field": "snooze_until"})
     if status == conversation.status and status != Status.snoozed:
         return conversation
     previous = conversation.status
@@ -420,18 +526,30 @@ def do_set_status(
     elif previous == Status.resolved:
         conversation.resolved_at = None
         conversation.reopen_count += 1
-    label = f"Snoozed until {snooze_until:%Y-%m-%d %H:%M} UTC" if snooze_until and \
-        status == Status.snoozed else f"Marked {status}"
+    label = (
+        f"Snoozed until {snooze_until:%Y-%m-%d %H:%M} UTC"
+        if snooze_until and status == Status.snoozed
+        else f"Marked {status}"
+    )
     _activity(session, conversation, label + (f" by {actor.name}" if actor else ""), now)
-    record(session, "conversation.status", actor=actor, conversation_id=conversation.id,
-           details={"from": previous, "to": status})
+    record(
+        session,
+        "conversation.status",
+        actor=actor,
+        conversation_id=conversation.id,
+        details={"from": previous, "to": status},
+    )
     _touch(session, conversation, "status", now)
     session.commit()
     return conversation
 
 
 def do_set_priority(
-    *, session: Session, conversation: Conversation, priority: str, actor: Agent | None,
+    *,
+    session: Session,
+    conversation: Conversation,
+    priority: str,
+    actor: Agent | None,
     now: datetime | None = None,
 ) -> Conversation:
     now = now or utcnow()
@@ -440,10 +558,19 @@ def do_set_priority(
     if priority == conversation.priority:
         return conversation
     conversation.priority = priority
-    _activity(session, conversation, f"Priority set to {priority}"
-              + (f" by {actor.name}" if actor else ""), now)
-    record(session, "conversation.priority", actor=actor, conversation_id=conversation.id,
-           details={"priority": priority})
+    _activity(
+        session,
+        conversation,
+        f"Priority set to {priority}" + (f" by {actor.name}" if actor else ""),
+        now,
+    )
+    record(
+        session,
+        "conversation.priority",
+        actor=actor,
+        conversation_id=conversation.id,
+        details={"priority": priority},
+    )
     _touch(session, conversation, "priority", now)
     session.commit()
     return conversation
@@ -461,8 +588,9 @@ def do_wake_snoozed(*, session: Session, now: datetime | None = None) -> list[in
         conversation.status = Status.open
         conversation.snoozed_until = None
         _activity(session, conversation, "Snooze ended: back to open", now)
-        record(session, "conversation.unsnoozed", actor_kind="system",
-               conversation_id=conversation.id)
+        record(
+            session, "conversation.unsnoozed", actor_kind="system", conversation_id=conversation.id
+        )
         _touch(session, conversation, "status", now)
     session.commit()
     return [c.id for c in due if c.id is not None]

@@ -43,7 +43,9 @@ def parse_mentions(session: Session, content: str) -> Mentioned:
     teams = session.exec(select(Team)).all()
     first_names: dict[str, list[Agent]] = {}
     for agent in agents:
-        first_names.setdefault(agent.name.split()[0].lower() if agent.name else "", []).append(agent)
+        first_names.setdefault(agent.name.split()[0].lower() if agent.name else "", []).append(
+            agent
+        )
     agent_ids: set[int] = set()
     team_ids: set[int] = set()
     for token in tokens:
@@ -60,7 +62,11 @@ def parse_mentions(session: Session, content: str) -> Mentioned:
 
 
 def do_add_note(
-    *, session: Session, conversation: Conversation, agent: Agent, content: str,
+    *,
+    session: Session,
+    conversation: Conversation,
+    agent: Agent,
+    content: str,
     now: datetime | None = None,
 ) -> Message:
     """An internal note: agents only. Its mentions notify each named agent once."""
@@ -68,8 +74,13 @@ def do_add_note(
     content = check_content(content)
     assert conversation.id is not None and agent.id is not None
     note = Message(
-        conversation_id=conversation.id, inbox_id=conversation.inbox_id, kind=MessageKind.note,
-        sender_agent_id=agent.id, content=content, delivery=Delivery.sent, created_at=now,
+        conversation_id=conversation.id,
+        inbox_id=conversation.inbox_id,
+        kind=MessageKind.note,
+        sender_agent_id=agent.id,
+        content=content,
+        delivery=Delivery.sent,
+        created_at=now,
     )
     session.add(note)
     session.flush()
@@ -83,18 +94,40 @@ def do_add_note(
         members = session.exec(select(Membership.agent_id).where(Membership.team_id == team_id))
         for agent_id in members.all():
             if agent_id not in notified:
-                session.add(Mention(message_id=note.id, conversation_id=conversation.id,
-                                    agent_id=agent_id, team_id=team_id))
+                session.add(
+                    Mention(
+                        message_id=note.id,
+                        conversation_id=conversation.id,
+                        agent_id=agent_id,
+                        team_id=team_id,
+                    )
+                )
                 notified.add(agent_id)
     for agent_id in sorted(notified - {agent.id}):
-        notify(session, agent_id=agent_id, kind="mention",
-               text=f"{agent.name} mentioned you on conversation #{conversation.id}: {content}",
-               conversation_id=conversation.id, message_id=note.id)
-    record(session, "note.added", actor=agent, conversation_id=conversation.id,
-           details={"message_id": note.id, "mentioned": sorted(notified)})
-    queue_event(session, message_created(
-        message_id=note.id, conversation_id=conversation.id, kind=note.kind,
-        audience=audience_of(conversation)))
+        notify(
+            session,
+            agent_id=agent_id,
+            kind="mention",
+            text=f"{agent.name} mentioned you on conversation #{conversation.id}: {content}",
+            conversation_id=conversation.id,
+            message_id=note.id,
+        )
+    record(
+        session,
+        "note.added",
+        actor=agent,
+        conversation_id=conversation.id,
+        details={"message_id": note.id, "mentioned": sorted(notified)},
+    )
+    queue_event(
+        session,
+        message_created(
+            message_id=note.id,
+            conversation_id=conversation.id,
+            kind=note.kind,
+            audience=audience_of(conversation),
+        ),
+    )
     _touch(session, conversation, "note", now)
     session.commit()
     return note

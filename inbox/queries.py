@@ -67,8 +67,9 @@ def _where(session: Session, scope: Scope, f: ConversationFilter) -> list[Column
         clauses.append(col(Conversation.status).in_(OPEN_STATUSES))
     elif f.status != "all":
         if f.status not in {s.value for s in Status}:
-            raise InvalidInput("status must be open, pending, snoozed, resolved or all",
-                               {"field": "status"})
+            raise InvalidInput(
+                "status must be open, pending, snoozed, resolved or all", {"field": "status"}
+            )
         clauses.append(col(Conversation.status) == f.status)
     if f.team_id is not None:
         clauses.append(col(Conversation.team_id) == f.team_id)
@@ -84,7 +85,11 @@ def _where(session: Session, scope: Scope, f: ConversationFilter) -> list[Column
 
 
 def list_conversations(
-    session: Session, scope: Scope, f: ConversationFilter, *, limit: int = 25,
+    session: Session,
+    scope: Scope,
+    f: ConversationFilter,
+    *,
+    limit: int = 25,
     cursor: str | None = None,
 ) -> Page:
     """Newest activity first, one keyset page at a time (no OFFSET: page 400 is as fast as 1)."""
@@ -94,11 +99,14 @@ def list_conversations(
     if cursor:
         at, id_ = decode_cursor(cursor)
         clauses.append(tuple_(col(Conversation.last_activity_at), col(Conversation.id)) < (at, id_))
-    rows = list(session.exec(
-        select(Conversation).where(and_(*clauses))
-        .order_by(col(Conversation.last_activity_at).desc(), col(Conversation.id).desc())
-        .limit(limit + 1)
-    ).all())
+    rows = list(
+        session.exec(
+            select(Conversation)
+            .where(and_(*clauses))
+            .order_by(col(Conversation.last_activity_at).desc(), col(Conversation.id).desc())
+            .limit(limit + 1)
+        ).all()
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows, encode_cursor(rows[-1]) if more and rows else None)
@@ -116,12 +124,19 @@ def unread_ids(session: Session, agent_id: int, conversations: list[Conversation
     ids = [c.id for c in conversations if c.id is not None]
     if not ids:
         return set()
-    reads = dict(session.exec(
-        select(ConversationRead.conversation_id, ConversationRead.read_at).where(
-            ConversationRead.agent_id == agent_id, col(ConversationRead.conversation_id).in_(ids))
-    ).all())
+    reads = dict(
+        session.exec(
+            select(ConversationRead.conversation_id, ConversationRead.read_at).where(
+                ConversationRead.agent_id == agent_id,
+                col(ConversationRead.conversation_id).in_(ids),
+            )
+        ).all()
+    )
     return {
-        c.id for c in conversations if c.id is not None and c.last_customer_message_at is not None
+        c.id
+        for c in conversations
+        if c.id is not None
+        and c.last_customer_message_at is not None
         and (c.id not in reads or reads[c.id] < c.last_customer_message_at)
     }
 
@@ -129,41 +144,59 @@ def unread_ids(session: Session, agent_id: int, conversations: list[Conversation
 def mark_read(session: Session, agent_id: int, conversation_id: int, at: datetime) -> None:
     row = session.get(ConversationRead, (agent_id, conversation_id))
     if row is None:
-        session.add(ConversationRead(agent_id=agent_id, conversation_id=conversation_id, read_at=at))
+        session.add(
+            ConversationRead(agent_id=agent_id, conversation_id=conversation_id, read_at=at)
+        )
     else:
         row.read_at = at
         session.add(row)
     session.commit()
 
 
-def contact_history(session: Session, scope: Scope, contact_id: int,
-                    exclude: int | None = None) -> list[Conversation]:
-    return list(session.exec(
-        select(Conversation).where(Conversation.contact_id == contact_id, visible(scope),
-                                   col(Conversation.id) != (exclude or -1))
-        .order_by(col(Conversation.id).desc()).limit(10)
-    ).all())
+def contact_history(
+    session: Session, scope: Scope, contact_id: int, exclude: int | None = None
+) -> list[Conversation]:
+    return list(
+        session.exec(
+            select(Conversation)
+            .where(
+                Conversation.contact_id == contact_id,
+                visible(scope),
+                col(Conversation.id) != (exclude or -1),
+            )
+            .order_by(col(Conversation.id).desc())
+            .limit(10)
+        ).all()
+    )
 
 
 def notifications(session: Session, agent_id: int, limit: int = 20) -> list[Notification]:
-    return list(session.exec(
-        select(Notification).where(Notification.agent_id == agent_id)
-        .order_by(col(Notification.id).desc()).limit(limit)
-    ).all())
+    return list(
+        session.exec(
+            select(Notification)
+            .where(Notification.agent_id == agent_id)
+            .order_by(col(Notification.id).desc())
+            .limit(limit)
+        ).all()
+    )
 
 
 def unread_notification_count(session: Session, agent_id: int) -> int:
     from sqlalchemy import func
 
     return session.exec(
-        select(func.count()).select_from(Notification).where(
-            Notification.agent_id == agent_id, col(Notification.read_at).is_(None))
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.agent_id == agent_id, col(Notification.read_at).is_(None))
     ).one()
 
 
 def mark_notifications_read(session: Session, agent_id: int, at: datetime) -> None:
-    for note in session.exec(select(Notification).where(
-            Notification.agent_id == agent_id, col(Notification.read_at).is_(None))).all():
+    for note in session.exec(
+        select(Notification).where(
+            Notification.agent_id == agent_id, col(Notification.read_at).is_(None)
+        )
+    ).all():
         note.read_at = at
         session.add(note)
     session.commit()
@@ -182,8 +215,9 @@ class Card:
     unread: bool = False
 
 
-def cards(session: Session, conversations: list[Conversation],
-          unread: set[int] | None = None) -> list[Card]:
+def cards(
+    session: Session, conversations: list[Conversation], unread: set[int] | None = None
+) -> list[Card]:
     """Cards for a page of conversations, in four queries whatever the page size."""
     from .models import Agent, Contact, Inbox, Team
 

@@ -36,9 +36,9 @@ def matching(session: Session, query: str) -> ColumnElement[bool] | None:
             "SELECT m.conversation_id FROM message m WHERE m.id IN "
             "(SELECT rowid FROM message_fts WHERE message_fts MATCH :q)"
         ).bindparams(q=q)
-        by_contact = text(
-            "SELECT rowid FROM contact_fts WHERE contact_fts MATCH :cq"
-        ).bindparams(cq=q)
+        by_contact = text("SELECT rowid FROM contact_fts WHERE contact_fts MATCH :cq").bindparams(
+            cq=q
+        )
     else:
         q = " & ".join(re.sub(r"[^\w]", "", w) + ":*" for w in words if re.sub(r"[^\w]", "", w))
         if not q:

@@ -22,7 +22,8 @@ def safe_next(target: str | None) -> str:
 
 async def login_page(request: Request) -> Response:
     return state(request).templates.TemplateResponse(
-        request, "login.html", {"next": safe_next(request.query_params.get("next")), "error": None})
+        request, "login.html", {"next": safe_next(request.query_params.get("next")), "error": None}
+    )
 
 
 async def login(request: Request) -> Response:
@@ -32,15 +33,22 @@ async def login(request: Request) -> Response:
     password = str(form.get("password", ""))
     client = request.client.host if request.client else "unknown"
     try:
-        app.limits.hit(app.settings.login_rate_limit, "login", client, email,
-                       message=gettext("Too many sign-in attempts. Wait a minute and try again."))
+        app.limits.hit(
+            app.settings.login_rate_limit,
+            "login",
+            client,
+            email,
+            message=gettext("Too many sign-in attempts. Wait a minute and try again."),
+        )
         with app.db.session() as session:
             agent = authenticate(session, email, password)
     except HandoffError as exc:
         return app.templates.TemplateResponse(
-            request, "login.html",
+            request,
+            "login.html",
             {"next": safe_next(str(form.get("next", ""))), "error": exc.message, "email": email},
-            status_code=exc.status_code)
+            status_code=exc.status_code,
+        )
     request.session.clear()
     request.session["agent_id"] = agent.id
     request.session["locale"] = agent.locale

@@ -22,8 +22,9 @@ def wants_json(request: Request) -> bool:
     )
 
 
-def error_response(request: Request, status: int, code: str, message: str,
-                   detail: object = None) -> Response:
+def error_response(
+    request: Request, status: int, code: str, message: str, detail: object = None
+) -> Response:
     if status >= 500:
         log.error("%s %s -> %s: %s", request.method, request.url.path, status, message)
     else:
@@ -37,8 +38,9 @@ def error_response(request: Request, status: int, code: str, message: str,
             return Response(status_code=200, headers={"HX-Redirect": "/login"})
         html = state(request).templates.get_template("_error.html").render(message=message)
         return HTMLResponse(html, status_code=status)
-    page = state(request).templates.get_template("error.html").render(
-        message=message, status=status)
+    page = (
+        state(request).templates.get_template("error.html").render(message=message, status=status)
+    )
     return HTMLResponse(page, status_code=status)
 
 

@@ -35,10 +35,15 @@ class FragmentRenderer:
                 return
             senders = {}
             if message.sender_agent_id:
-                senders = {a.id: a for a in session.exec(
-                    select(Agent).where(Agent.id == message.sender_agent_id)).all()}
+                senders = {
+                    a.id: a
+                    for a in session.exec(
+                        select(Agent).where(Agent.id == message.sender_agent_id)
+                    ).all()
+                }
             event.html["message"] = render_block(
-                self.templates, "inbox.html", "message", m=message, senders=senders)
+                self.templates, "inbox.html", "message", m=message, senders=senders
+            )
             event.data["delivery"] = message.delivery
 
     def _row(self, event: Event) -> None:
@@ -47,6 +52,10 @@ class FragmentRenderer:
             if conversation is None:
                 return
             card = queries.cards(session, [conversation])[0]
-            event.data.update(status=conversation.status, version=conversation.version,
-                              team_id=conversation.team_id, assignee_id=conversation.assignee_id)
+            event.data.update(
+                status=conversation.status,
+                version=conversation.version,
+                team_id=conversation.team_id,
+                assignee_id=conversation.assignee_id,
+            )
             event.html["row"] = render_block(self.templates, "inbox.html", "row", card=card)

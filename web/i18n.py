@@ -22,8 +22,11 @@ current_locale: ContextVar[str] = ContextVar("current_locale", default=DEFAULT_L
 
 
 def available_locales() -> list[str]:
-    found = {p.name for p in LOCALES_DIR.iterdir() if (p / "LC_MESSAGES").is_dir()} \
-        if LOCALES_DIR.is_dir() else set()
+    found = (
+        {p.name for p in LOCALES_DIR.iterdir() if (p / "LC_MESSAGES").is_dir()}
+        if LOCALES_DIR.is_dir()
+        else set()
+    )
     return sorted(found | {DEFAULT_LOCALE})
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlmodel import col, select
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
-from sqlmodel import col, select
 
 from inbox import conversations as conv
 from inbox import queries
@@ -34,23 +34,33 @@ from inbox.notes import do_add_note, handle
 from .i18n import available_locales
 from .state import AgentContext, signed_in, state
 
-VIEW_LABELS = {"mine": "Mine", "unassigned": "Unassigned", "teams": "My teams",
-               "mentions": "Mentions", "all": "All"}
+VIEW_LABELS = {
+    "mine": "Mine",
+    "unassigned": "Unassigned",
+    "teams": "My teams",
+    "mentions": "Mentions",
+    "all": "All",
+}
 
 
 def list_filter(request: Request) -> queries.ConversationFilter:
     p = request.query_params
     status = p.get("status") or None
-    return queries.ConversationFilter(view=p.get("view") or "all", status=status,
-                                      q=(p.get("q") or "").strip() or None)
+    return queries.ConversationFilter(
+        view=p.get("view") or "all", status=status, q=(p.get("q") or "").strip() or None
+    )
 
 
-def list_context(ctx: AgentContext, f: queries.ConversationFilter,
-                 cursor: str | None = None) -> dict[str, Any]:
+def list_context(
+    ctx: AgentContext, f: queries.ConversationFilter, cursor: str | None = None
+) -> dict[str, Any]:
     page = queries.list_conversations(ctx.session, ctx.scope, f, cursor=cursor)
     unread = queries.unread_ids(ctx.session, ctx.scope.agent_id, page.items)
-    return {"cards": queries.cards(ctx.session, page.items, unread), "next_cursor": page.next_cursor,
-            "filter": f}
+    return {
+        "cards": queries.cards(ctx.session, page.items, unread),
+        "next_cursor": page.next_cursor,
+        "filter": f,
+    }
 
 
 def thread_context(ctx: AgentContext, conversation: Conversation) -> dict[str, Any]:
@@ -58,35 +68,55 @@ def thread_context(ctx: AgentContext, conversation: Conversation) -> dict[str, A
     assert conversation.id is not None
     messages = queries.thread(session, conversation.id)
     agent_ids = {m.sender_agent_id for m in messages if m.sender_agent_id}
-    senders = {a.id: a for a in session.exec(
-        select(Agent).where(col(Agent.id).in_(agent_ids))).all()} if agent_ids else {}
+    senders = (
+        {a.id: a for a in session.exec(select(Agent).where(col(Agent.id).in_(agent_ids))).all()}
+        if agent_ids
+        else {}
+    )
     contact = session.get(Contact, conversation.contact_id)
     inbox = session.get(Inbox, conversation.inbox_id)
-    identities = session.exec(select(ContactIdentity, Inbox).join(Inbox).where(
-        ContactIdentity.contact_id == conversation.contact_id)).all()
-    history = queries.contact_history(session, ctx.scope, conversation.contact_id,
-                                      exclude=conversation.id)
+    identities = session.exec(
+        select(ContactIdentity, Inbox)
+        .join(Inbox)
+        .where(ContactIdentity.contact_id == conversation.contact_id)
+    ).all()
+    history = queries.contact_history(
+        session, ctx.scope, conversation.contact_id, exclude=conversation.id
+    )
     teams = session.exec(select(Team).order_by(col(Team.tier), col(Team.name))).all()
     assignable = session.exec(select(Agent).order_by(col(Agent.name))).all()
     if conversation.team_id is not None:
-        members = set(session.exec(select(Membership.agent_id).where(
-            Membership.team_id == conversation.team_id)).all())
+        members = set(
+            session.exec(
+                select(Membership.agent_id).where(Membership.team_id == conversation.team_id)
+            ).all()
+        )
         assignable = [a for a in assignable if a.id in members or a.id == conversation.assignee_id]
     card = queries.cards(session, [conversation])[0]
     return {
-        "c": conversation, "card": card, "messages": messages, "senders": senders,
-        "contact": contact, "inbox": inbox, "identities": identities,
-        "history": queries.cards(session, history), "teams": teams, "assignable": assignable,
-        "statuses": [s.value for s in Status], "priorities": [p.value for p in Priority],
+        "c": conversation,
+        "card": card,
+        "messages": messages,
+        "senders": senders,
+        "contact": contact,
+        "inbox": inbox,
+        "identities": identities,
+        "history": queries.cards(session, history),
+        "teams": teams,
+        "assignable": assignable,
+        "statuses": [s.value for s in Status],
+        "priorities": [p.value for p in Priority],
         "me": ctx.agent,
     }
 
 
 def chrome_context(ctx: AgentContext) -> dict[str, Any]:
     return {
-        "me": ctx.agent, "is_admin": ctx.agent.role == Role.admin,
+        "me": ctx.agent,
+        "is_admin": ctx.agent.role == Role.admin,
         "bell_count": queries.unread_notification_count(ctx.session, ctx.scope.agent_id),
-        "views": VIEW_LABELS, "locales": available_locales(),
+        "views": VIEW_LABELS,
+        "locales": available_locales(),
     }
 
 
@@ -126,8 +156,9 @@ async def conversation_view(request: Request) -> Response:
         conversation = get_visible_conversation(ctx.session, ctx.scope, conversation_id)
         context = thread_context(ctx, conversation)
         queries.mark_read(ctx.session, ctx.scope.agent_id, conversation_id, utcnow())
-        return app.templates.TemplateResponse(request, "inbox.html", context,
-                                              block_name="conversation_pane")
+        return app.templates.TemplateResponse(
+            request, "inbox.html", context, block_name="conversation_pane"
+        )
 
 
 def _version(form: FormData) -> int | None:
@@ -139,51 +170,72 @@ async def reply(request: Request) -> Response:
     app = state(request)
     form = await request.form()
     with signed_in(request) as ctx:
-        conversation = get_visible_conversation(ctx.session, ctx.scope, int(request.path_params["id"]))
+        conversation = get_visible_conversation(
+            ctx.session, ctx.scope, int(request.path_params["id"])
+        )
         force = form.get("force") == "1"
         try:
             message = conv.do_reply(
-                session=ctx.session, conversation=conversation, agent=ctx.agent,
+                session=ctx.session,
+                conversation=conversation,
+                agent=ctx.agent,
                 content=str(form.get("content", "")),
-                expected_version=None if force else _version(form))
+                expected_version=None if force else _version(form),
+            )
         except Conflict as exc:
             return app.templates.TemplateResponse(
-                request, "inbox.html", {"message": exc.message, "content": form.get("content", ""),
-                                        "c": conversation},
-                block_name="collision", status_code=409,
-                headers={"HX-Retarget": "#composer-alert", "HX-Reswap": "innerHTML"})
+                request,
+                "inbox.html",
+                {"message": exc.message, "content": form.get("content", ""), "c": conversation},
+                block_name="collision",
+                status_code=409,
+                headers={"HX-Retarget": "#composer-alert", "HX-Reswap": "innerHTML"},
+            )
         return _posted(request, ctx, conversation, message)
 
 
 async def note(request: Request) -> Response:
     form = await request.form()
     with signed_in(request) as ctx:
-        conversation = get_visible_conversation(ctx.session, ctx.scope, int(request.path_params["id"]))
-        message = do_add_note(session=ctx.session, conversation=conversation, agent=ctx.agent,
-                              content=str(form.get("content", "")))
+        conversation = get_visible_conversation(
+            ctx.session, ctx.scope, int(request.path_params["id"])
+        )
+        message = do_add_note(
+            session=ctx.session,
+            conversation=conversation,
+            agent=ctx.agent,
+            content=str(form.get("content", "")),
+        )
         return _posted(request, ctx, conversation, message)
 
 
-def _posted(request: Request, ctx: AgentContext, conversation: Conversation,
-            message: Any) -> Response:
+def _posted(
+    request: Request, ctx: AgentContext, conversation: Conversation, message: Any
+) -> Response:
     """The new message for the thread, plus the conversation's new version out of band."""
     app = state(request)
     senders = {ctx.agent.id: ctx.agent}
     return app.templates.TemplateResponse(
-        request, "inbox.html", {"m": message, "senders": senders, "c": conversation, "oob": True},
-        block_name="posted")
+        request,
+        "inbox.html",
+        {"m": message, "senders": senders, "c": conversation, "oob": True},
+        block_name="posted",
+    )
 
 
 async def _change(request: Request, apply: Any) -> Response:
     app = state(request)
     form = await request.form()
     with signed_in(request) as ctx:
-        conversation = get_visible_conversation(ctx.session, ctx.scope, int(request.path_params["id"]))
+        conversation = get_visible_conversation(
+            ctx.session, ctx.scope, int(request.path_params["id"])
+        )
         apply(ctx, conversation, form)
         if not queries_visible(ctx, conversation):
             return HTMLResponse(app.templates.get_template("_moved.html").render())
-        return app.templates.TemplateResponse(request, "inbox.html", thread_context(ctx, conversation),
-                                              block_name="conversation_pane")
+        return app.templates.TemplateResponse(
+            request, "inbox.html", thread_context(ctx, conversation), block_name="conversation_pane"
+        )
 
 
 def queries_visible(ctx: AgentContext, conversation: Conversation) -> bool:
@@ -205,8 +257,10 @@ async def assign(request: Request) -> Response:
     def apply(ctx: AgentContext, conversation: Conversation, form: FormData) -> None:
         assignee_id = _optional_id(form, "assignee_id")
         assignee = get_or_404(ctx.session, Agent, assignee_id, "agent") if assignee_id else None
-        conv.do_assign(session=ctx.session, conversation=conversation, assignee=assignee,
-                       actor=ctx.agent)
+        conv.do_assign(
+            session=ctx.session, conversation=conversation, assignee=assignee, actor=ctx.agent
+        )
+
     return await _change(request, apply)
 
 
@@ -214,8 +268,10 @@ async def change_team(request: Request) -> Response:
     def apply(ctx: AgentContext, conversation: Conversation, form: FormData) -> None:
         team_id = _optional_id(form, "team_id")
         team = get_or_404(ctx.session, Team, team_id, "team") if team_id else None
-        conv.do_change_team(session=ctx.session, conversation=conversation, team=team,
-                            actor=ctx.agent)
+        conv.do_change_team(
+            session=ctx.session, conversation=conversation, team=team, actor=ctx.agent
+        )
+
     return await _change(request, apply)
 
 
@@ -231,22 +287,34 @@ def parse_snooze(form: FormData, now: datetime) -> datetime | None:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError as exc:
-        raise InvalidInput("snooze_until is not a date and time", {"field": "snooze_until"}) from exc
+        raise InvalidInput(
+            "snooze_until is not a date and time", {"field": "snooze_until"}
+        ) from exc
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def set_status(request: Request) -> Response:
     def apply(ctx: AgentContext, conversation: Conversation, form: FormData) -> None:
-        conv.do_set_status(session=ctx.session, conversation=conversation,
-                           status=str(form.get("status", "")), actor=ctx.agent,
-                           snooze_until=parse_snooze(form, utcnow()))
+        conv.do_set_status(
+            session=ctx.session,
+            conversation=conversation,
+            status=str(form.get("status", "")),
+            actor=ctx.agent,
+            snooze_until=parse_snooze(form, utcnow()),
+        )
+
     return await _change(request, apply)
 
 
 async def set_priority(request: Request) -> Response:
     def apply(ctx: AgentContext, conversation: Conversation, form: FormData) -> None:
-        conv.do_set_priority(session=ctx.session, conversation=conversation,
-                             priority=str(form.get("priority", "")), actor=ctx.agent)
+        conv.do_set_priority(
+            session=ctx.session,
+            conversation=conversation,
+            priority=str(form.get("priority", "")),
+            actor=ctx.agent,
+        )
+
     return await _change(request, apply)
 
 
@@ -256,8 +324,9 @@ async def mentionables(request: Request) -> Response:
     with signed_in(request) as ctx:
         agents = ctx.session.exec(select(Agent).order_by(col(Agent.name))).all()
         teams = ctx.session.exec(select(Team).order_by(col(Team.name))).all()
-        options = [{"handle": handle(a.name), "name": a.name, "kind": "agent"} for a in agents] + \
-                  [{"handle": handle(t.name), "name": t.name, "kind": "team"} for t in teams]
+        options = [{"handle": handle(a.name), "name": a.name, "kind": "agent"} for a in agents] + [
+            {"handle": handle(t.name), "name": t.name, "kind": "team"} for t in teams
+        ]
     matches = [o for o in options if q in o["handle"].lower() or q in o["name"].lower()]
     return JSONResponse(matches[:8])
 
@@ -268,17 +337,22 @@ async def notifications(request: Request) -> Response:
         items = queries.notifications(ctx.session, ctx.scope.agent_id)
         queries.mark_notifications_read(ctx.session, ctx.scope.agent_id, utcnow())
         return app.templates.TemplateResponse(
-            request, "inbox.html", {"notifications": items, "bell_count": 0},
-            block_name="notifications")
+            request,
+            "inbox.html",
+            {"notifications": items, "bell_count": 0},
+            block_name="notifications",
+        )
 
 
 async def bell(request: Request) -> Response:
     app = state(request)
     with signed_in(request) as ctx:
         return app.templates.TemplateResponse(
-            request, "inbox.html",
+            request,
+            "inbox.html",
             {"bell_count": queries.unread_notification_count(ctx.session, ctx.scope.agent_id)},
-            block_name="bell")
+            block_name="bell",
+        )
 
 
 routes = [

@@ -77,8 +77,9 @@ async def agent_socket(ws: WebSocket) -> None:
 
     try:
         since = parse_since(ws)
-        await ws.send_text(json.dumps({"seq": bus.last_seq, "type": "hello",
-                                       "data": {"agent_id": agent.id}}))
+        await ws.send_text(
+            json.dumps({"seq": bus.last_seq, "type": "hello", "data": {"agent_id": agent.id}})
+        )
         if since is not None:
             missed = bus.replay(since, accepts)
             if missed is None:
@@ -94,8 +95,10 @@ async def agent_socket(ws: WebSocket) -> None:
                 break
             getter = asyncio.ensure_future(sub.queue.get())
             done, _ = await asyncio.wait(
-                {getter, reader}, timeout=app_state.settings.heartbeat_seconds,
-                return_when=asyncio.FIRST_COMPLETED)
+                {getter, reader},
+                timeout=app_state.settings.heartbeat_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
             if getter in done:
                 await send(getter.result())
             else:
@@ -147,10 +150,20 @@ class _Connection:
             self._publish_presence(conversation)
         elif kind == "typing":
             box = "note" if msg.get("box") == "note" else "reply"
-            self.state.db.bus.publish([Event(
-                "typing", {"conversation_id": conversation_id, "agent_id": self.agent.id,
-                           "name": self.agent.name, "box": box},
-                audience_of(conversation))])
+            self.state.db.bus.publish(
+                [
+                    Event(
+                        "typing",
+                        {
+                            "conversation_id": conversation_id,
+                            "agent_id": self.agent.id,
+                            "name": self.agent.name,
+                            "box": box,
+                        },
+                        audience_of(conversation),
+                    )
+                ]
+            )
 
     def _visible(self, conversation_id: int) -> Conversation | None:
         with self.state.db.session() as session:
@@ -158,15 +171,26 @@ class _Connection:
             agent = session.get(Agent, self.agent.id)
             if conversation is None or agent is None:
                 return None
-            return conversation if can_see_conversation(scope_for(session, agent),
-                                                        conversation) else None
+            return (
+                conversation
+                if can_see_conversation(scope_for(session, agent), conversation)
+                else None
+            )
 
     def _publish_presence(self, conversation: Conversation) -> None:
         assert conversation.id is not None
-        self.state.db.bus.publish([Event(
-            "presence", {"conversation_id": conversation.id,
-                         "viewers": self.state.presence.viewers(conversation.id)},
-            audience_of(conversation))])
+        self.state.db.bus.publish(
+            [
+                Event(
+                    "presence",
+                    {
+                        "conversation_id": conversation.id,
+                        "viewers": self.state.presence.viewers(conversation.id),
+                    },
+                    audience_of(conversation),
+                )
+            ]
+        )
 
     def leave_all(self) -> None:
         if self.viewing is None or self.agent.id is None:

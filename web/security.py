@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette_csrf import CSRFMiddleware
+from starlette_csrf.middleware import CSRFMiddleware
 
 SESSION_COOKIE = "handoff_session"
 

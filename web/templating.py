@@ -12,9 +12,17 @@ from jinja2_fragments.starlette import Jinja2Blocks
 from . import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
-CHANNEL_ICONS = {
-    "webchat": "💬", "email": "✉️", "slack": "#", "telegram": "✈️", "whatsapp": "🟢",
-    "messenger": "Ⓜ️", "x": "𝕏", "twilio": "📞", "api": "⚙️",
+# Short labels rather than emoji: they render on every system font, in every script.
+CHANNEL_LABELS = {
+    "webchat": "Chat",
+    "email": "Mail",
+    "slack": "Slack",
+    "telegram": "TG",
+    "whatsapp": "WA",
+    "messenger": "FB",
+    "x": "X",
+    "twilio": "SMS",
+    "api": "API",
 }
 
 
@@ -53,7 +61,7 @@ def make_templates() -> Jinja2Blocks:
     )
     env.filters["ago"] = ago
     env.filters["iso"] = iso
-    env.globals["channel_icon"] = lambda channel: CHANNEL_ICONS.get(channel, "•")
+    env.globals["channel_icon"] = lambda channel: CHANNEL_LABELS.get(channel, channel)
     env.globals["text_direction"] = i18n.text_direction
     env.globals["current_locale"] = i18n.current_locale.get
     env.globals["locale_name"] = i18n.lazy_locale_name
