@@ -27,9 +27,26 @@ def _is_outgoing(event: Event) -> bool:
     return event.type == "message.created" and event.data.get("kind") == "outgoing"
 
 
+def pending_ids(db: Database) -> list[int]:
+    """Replies committed but not yet sent, e.g. when the process stopped mid-way."""
+    with db.session() as session:
+        return list(
+            session.exec(
+                select(Message.id)
+                .where(Message.kind == "outgoing", Message.delivery == Delivery.pending)
+                .order_by(Message.id)  # type: ignore[arg-type]
+            ).all()
+        )
+
+
 async def run_dispatcher(db: Database, http: httpx.AsyncClient) -> None:
     sub = db.bus.subscribe(_is_outgoing)
     try:
+        # Subscribed first, so a reply committed meanwhile is not missed; deliver() skips
+        # any message already sent.
+        for message_id in pending_ids(db):
+            if message_id is not None:
+                await deliver(db, http, message_id)
         while True:
             event = await sub.queue.get()
             try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import ColumnElement, text
+from sqlalchemy import ColumnElement, Integer, column, text
 from sqlmodel import Session, col
 
 from .models import Conversation
@@ -51,6 +51,7 @@ def matching(session: Session, query: str) -> ColumnElement[bool] | None:
             "SELECT c.id FROM contact c WHERE to_tsvector('simple', "
             "coalesce(c.name, '') || ' ' || coalesce(c.email, '')) @@ to_tsquery('simple', :cq)"
         ).bindparams(cq=q)
-    return col(Conversation.id).in_(by_message.columns()) | col(Conversation.contact_id).in_(
-        by_contact.columns()
+    ids = column("id", Integer)
+    return col(Conversation.id).in_(by_message.columns(ids)) | col(Conversation.contact_id).in_(
+        by_contact.columns(ids)
     )

@@ -92,6 +92,7 @@ def settings(database_url: str) -> Settings:
         heartbeat_seconds=0.5,
         login_rate_limit="5/minute",
         widget_rate_limit="30/minute",
+        replay_buffer=200,
     )
 
 

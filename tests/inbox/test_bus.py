@@ -1,0 +1,37 @@
+"""The in-process bus: ordered numbering, filtering, replay and the bounded backlog."""
+
+from __future__ import annotations
+
+from inbox.bus import MemoryBus
+from inbox.events import Audience, Event
+
+
+def make(i: int) -> Event:
+    return Event("x", {"i": i}, Audience(agent_ids=frozenset({1})))
+
+
+def test_events_are_numbered_and_filtered() -> None:
+    bus = MemoryBus(replay_buffer=10, backlog=10)
+    odd = bus.subscribe(lambda e: e.data["i"] % 2 == 1)
+    bus.publish(make(i) for i in range(4))
+    got = [odd.queue.get_nowait().data["i"] for _ in range(odd.queue.qsize())]
+    assert got == [1, 3] and bus.last_seq == 4
+
+
+def test_replay_returns_what_was_missed_or_none_when_gone() -> None:
+    bus = MemoryBus(replay_buffer=3, backlog=10)
+    bus.publish(make(i) for i in range(5))
+    replay = bus.replay(3, lambda e: True)
+    assert replay is not None and [e.seq for e in replay] == [4, 5]
+    assert bus.replay(0, lambda e: True) is None, "seq 1 and 2 are no longer kept"
+    assert bus.replay(5, lambda e: True) == []
+
+
+def test_a_slow_subscriber_overflows_without_holding_up_others() -> None:
+    bus = MemoryBus(replay_buffer=100, backlog=2)
+    slow = bus.subscribe(lambda e: True)
+    fast = bus.subscribe(lambda e: True)
+    for i in range(3):
+        bus.publish([make(i)])
+        fast.queue.get_nowait()
+    assert slow.overflowed and not fast.overflowed
