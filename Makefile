@@ -34,7 +34,7 @@ compile-messages: $(STAMP)
 
 # Extract every translatable string into locales/messages.pot and update each catalog.
 messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -o locales/messages.pot --project=Handoff .
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -o locales/messages.pot --project=Handoff --no-location .
 	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages
 
 system-deps:
