@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         http=httpx.AsyncClient(),
         presence=Presence(),
     )
-    bus.add_enricher(FragmentRenderer(db, templates))
+    bus.add_enricher(FragmentRenderer(db, templates, lambda: handoff.connected_locales.keys()))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -30,13 +30,12 @@ def _is_outgoing(event: Event) -> bool:
 def pending_ids(db: Database) -> list[int]:
     """Replies committed but not yet sent, e.g. when the process stopped mid-way."""
     with db.session() as session:
-        return list(
-            session.exec(
-                select(Message.id)
-                .where(Message.kind == "outgoing", Message.delivery == Delivery.pending)
-                .order_by(Message.id)  # type: ignore[arg-type]
-            ).all()
-        )
+        rows = session.exec(
+            select(Message.id)
+            .where(Message.kind == "outgoing", Message.delivery == Delivery.pending)
+            .order_by(Message.id)  # type: ignore[arg-type]
+        ).all()
+    return [i for i in rows if i is not None]
 
 
 async def run_dispatcher(db: Database, http: httpx.AsyncClient) -> None:
@@ -44,17 +43,27 @@ async def run_dispatcher(db: Database, http: httpx.AsyncClient) -> None:
     try:
         # Subscribed first, so a reply committed meanwhile is not missed; deliver() skips
         # any message already sent.
-        for message_id in pending_ids(db):
-            if message_id is not None:
-                await deliver(db, http, message_id)
+        await _deliver_all(db, http, pending_ids(db))
         while True:
+            if sub.overflowed:
+                # Fell behind a burst: the database knows what is still pending.
+                while not sub.queue.empty():
+                    sub.queue.get_nowait()
+                sub.overflowed = False
+                await _deliver_all(db, http, pending_ids(db))
+                continue
             event = await sub.queue.get()
-            try:
-                await deliver(db, http, int(event.data["message_id"]))
-            except Exception:  # one bad send must not stop the others
-                log.exception("delivery of message %s failed", event.data.get("message_id"))
+            await _deliver_all(db, http, [int(event.data["message_id"])])
     finally:
         db.bus.unsubscribe(sub)
+
+
+async def _deliver_all(db: Database, http: httpx.AsyncClient, ids: list[int]) -> None:
+    for message_id in ids:
+        try:
+            await deliver(db, http, message_id)
+        except Exception:  # one bad send must not stop the others
+            log.exception("delivery of message %s failed", message_id)
 
 
 def _load(db: Database, message_id: int) -> OutboundMessage | None:

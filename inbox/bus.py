@@ -122,7 +122,10 @@ class MemoryBus:
     def replay(self, since: int, accepts: EventFilter) -> list[Event] | None:
         with self._lock:
             recent = list(self._recent)
-        if since >= self._last:
+        if since > self._last:
+            # A number from before a restart: what happened since cannot be known.
+            return None
+        if since == self._last:
             return []
         if not recent or recent[0].seq > since + 1:
             return None

@@ -34,6 +34,9 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
     from .seed import DEMO_LOGINS, seed_demo
 
     db = database(settings)
+    if args.if_empty and not settings.demo:
+        console.print("HANDOFF_DEMO is off; demo not seeded.")
+        return
     with db.session() as session:
         if args.if_empty and session.exec(select(Agent)).first() is not None:
             console.print("Database already has data; demo not seeded.")

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from .access import audience_of
+from .access import audience_of, can_see_conversation, scope_for
 from .audit import record
 from .clock import utcnow
 from .db import queue_event
@@ -56,6 +56,9 @@ class InboundMessage:
     language: str | None = None
     attachments: list[dict[str, Any]] = field(default_factory=list)
     subject: str = ""
+    # False when nobody checked the address (the widget's pre-chat form): a visitor who types
+    # someone else's email must not join that person's contact and read their conversations.
+    match_email: bool = True
 
 
 @dataclass
@@ -131,7 +134,7 @@ def find_or_create_contact(session: Session, inbox: Inbox, inbound: InboundMessa
         assert contact is not None
         return contact
     contact = None
-    if inbound.email:
+    if inbound.email and inbound.match_email:
         contact = session.exec(select(Contact).where(Contact.email == inbound.email)).first()
     if contact is None:
         contact = Contact(
@@ -455,6 +458,13 @@ def do_assign(
     now = now or utcnow()
     if (assignee.id if assignee else None) == conversation.assignee_id:
         return conversation
+    if assignee is not None and not can_see_conversation(
+        scope_for(session, assignee), conversation
+    ):
+        raise InvalidInput(
+            f"{assignee.name} cannot see this conversation: move it to their team first",
+            {"field": "assignee_id"},
+        )
     _assign(session, conversation, assignee, actor=actor, now=now)
     _touch(session, conversation, "assignee", now)
     session.commit()
@@ -483,7 +493,14 @@ def do_change_team(
     if conversation.assignee_id is not None and new_id is not None:
         member = session.get(Membership, (conversation.assignee_id, new_id))
         if member is None:
+            previous = session.get(Agent, conversation.assignee_id)
             conversation.assignee_id = None
+            _activity(
+                session,
+                conversation,
+                f"Unassigned {previous.name if previous else ''}: not in the new team",
+                now,
+            )
     _activity(
         session,
         conversation,

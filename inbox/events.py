@@ -34,13 +34,15 @@ class Event:
     audience: Audience
     # Filled by the bus: a global, increasing number a reconnecting browser resumes from.
     seq: int = 0
-    # HTML fragments for agents' pages, added once by the web layer's renderer before fan-out.
-    html: dict[str, str] = field(default_factory=dict)
+    # HTML fragments for agents' pages by UI language, added once per language by the web
+    # layer's renderer before fan-out.
+    html: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def frame(self) -> dict[str, Any]:
+    def frame(self, locale: str = "en") -> dict[str, Any]:
         out: dict[str, Any] = {"seq": self.seq, "type": self.type, "data": self.data}
-        if self.html:
-            out["html"] = self.html
+        fragments = self.html.get(locale) or next(iter(self.html.values()), None)
+        if fragments:
+            out["html"] = fragments
         return out
 
 

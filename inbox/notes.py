@@ -13,10 +13,10 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from .access import audience_of
+from .access import audience_of, can_see_conversation, scope_for
 from .audit import record
 from .clock import utcnow
-from .conversations import _touch, check_content, notify
+from .conversations import _activity, _touch, check_content, notify
 from .db import queue_event
 from .events import message_created
 from .models import Agent, Conversation, Delivery, Membership, Mention, Message, MessageKind, Team
@@ -86,23 +86,33 @@ def do_add_note(
     session.flush()
     assert note.id is not None
     mentioned = parse_mentions(session, content)
+    # agent id -> the team they were mentioned through (None: by name)
+    targets: dict[int, int | None] = dict.fromkeys(mentioned.agent_ids)
+    for mentioned_team in sorted(mentioned.team_ids):
+        members = session.exec(
+            select(Membership.agent_id).where(Membership.team_id == mentioned_team)
+        )
+        for member_id in members.all():
+            targets.setdefault(member_id, mentioned_team)
     notified: set[int] = set()
-    for agent_id in sorted(mentioned.agent_ids):
-        session.add(Mention(message_id=note.id, conversation_id=conversation.id, agent_id=agent_id))
+    unable: list[str] = []
+    for agent_id, via_team in sorted(targets.items()):
+        target = session.get(Agent, agent_id)
+        if target is None:
+            continue
+        # A mention never shows a note to someone the access rules keep out.
+        if not can_see_conversation(scope_for(session, target), conversation):
+            unable.append(target.name)
+            continue
+        session.add(
+            Mention(
+                message_id=note.id,
+                conversation_id=conversation.id,
+                agent_id=agent_id,
+                team_id=via_team,
+            )
+        )
         notified.add(agent_id)
-    for team_id in sorted(mentioned.team_ids):
-        members = session.exec(select(Membership.agent_id).where(Membership.team_id == team_id))
-        for agent_id in members.all():
-            if agent_id not in notified:
-                session.add(
-                    Mention(
-                        message_id=note.id,
-                        conversation_id=conversation.id,
-                        agent_id=agent_id,
-                        team_id=team_id,
-                    )
-                )
-                notified.add(agent_id)
     for agent_id in sorted(notified - {agent.id}):
         notify(
             session,
@@ -111,6 +121,13 @@ def do_add_note(
             text=f"{agent.name} mentioned you on conversation #{conversation.id}: {content}",
             conversation_id=conversation.id,
             message_id=note.id,
+        )
+    if unable:
+        _activity(
+            session,
+            conversation,
+            "Not notified, they cannot see this conversation: " + ", ".join(sorted(unable)),
+            now,
         )
     record(
         session,

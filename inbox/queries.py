@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, or_, tuple_
+from sqlalchemy import ColumnElement, and_, or_, true, tuple_
 from sqlmodel import Session, col, select
 
 from .access import Scope, visible
@@ -50,8 +50,22 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raise InvalidInput("cursor is not one this server gave out", {"field": "cursor"}) from exc
 
 
+def _visible_unindexed(session: Session, scope: Scope) -> ColumnElement[bool]:
+    """`visible(scope)` in a form SQLite's planner filters on instead of driving the query.
+
+    Without statistics SQLite guesses that `team_id IN (...) OR inbox_id IN (...)` matches a
+    handful of rows, so it fetches every conversation of the agent's teams and inboxes and
+    sorts them (40 ms with 100,000 stored). Read as `(...) IS 1` it walks the activity or
+    status index newest first and stops at the page size (0.1 ms); see docs/performance.md.
+    """
+    clause = visible(scope)
+    if scope.is_admin or session.get_bind().dialect.name != "sqlite":
+        return clause
+    return clause.is_(true())
+
+
 def _where(session: Session, scope: Scope, f: ConversationFilter) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = [visible(scope)]
+    clauses: list[ColumnElement[bool]] = [_visible_unindexed(session, scope)]
     if f.view not in VIEWS:
         raise InvalidInput(f"view must be one of {', '.join(VIEWS)}", {"field": "view"})
     if f.view == "mine":

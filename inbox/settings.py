@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from limits import parse_many
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,3 +32,15 @@ class Settings(BaseSettings):
     login_rate_limit: str = "10/minute"
     widget_rate_limit: str = "20/minute"
     secure_cookies: bool = False
+
+    @field_validator("login_rate_limit", "widget_rate_limit")
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        """Refuse a bad rule at start-up rather than on the first sign-in."""
+        try:
+            rules = parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '10/minute': {value!r}") from exc
+        if len(rules) != 1:
+            raise ValueError(f"give exactly one rate limit rule, like '10/minute': {value!r}")
+        return value

@@ -1,10 +1,14 @@
-"""Renders the HTML fragment an event carries, once per event, before fan-out.
+"""Renders the HTML fragments an event carries, once per event and UI language, before fan-out.
 
 The domain publishes ids; agents' pages swap in a thread message or a list row by element id.
-Rendering here (and not per connection) keeps fan-out to many browsers cheap.
+Rendering here (and not per connection) keeps fan-out to many browsers cheap; rendering once
+per language in use keeps every agent's page in their own language.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from jinja2_fragments.starlette import Jinja2Blocks
 from sqlmodel import select
@@ -14,25 +18,41 @@ from inbox.db import Database
 from inbox.events import Event
 from inbox.models import Agent, Conversation, Message
 
+from .i18n import DEFAULT_LOCALE, current_locale
 from .templating import render_block
 
 
 class FragmentRenderer:
-    def __init__(self, db: Database, templates: Jinja2Blocks) -> None:
+    def __init__(
+        self, db: Database, templates: Jinja2Blocks, locales: Callable[[], Iterable[str]]
+    ) -> None:
         self.db = db
         self.templates = templates
+        self.locales = locales
 
     def __call__(self, event: Event) -> None:
         if event.type == "message.created":
-            self._message(event)
+            block, context = self._message(event)
         elif event.type in ("conversation.created", "conversation.updated"):
-            self._row(event)
+            block, context = self._row(event)
+        else:
+            return
+        if block is None:
+            return
+        for locale in set(self.locales()) | {DEFAULT_LOCALE}:
+            token = current_locale.set(locale)
+            try:
+                event.html[locale] = {
+                    block: render_block(self.templates, "inbox.html", block, **context)
+                }
+            finally:
+                current_locale.reset(token)
 
-    def _message(self, event: Event) -> None:
+    def _message(self, event: Event) -> tuple[str | None, dict[str, Any]]:
         with self.db.session() as session:
             message = session.get(Message, event.data["message_id"])
             if message is None:
-                return
+                return None, {}
             senders = {}
             if message.sender_agent_id:
                 senders = {
@@ -41,16 +61,14 @@ class FragmentRenderer:
                         select(Agent).where(Agent.id == message.sender_agent_id)
                     ).all()
                 }
-            event.html["message"] = render_block(
-                self.templates, "inbox.html", "message", m=message, senders=senders
-            )
             event.data["delivery"] = message.delivery
+            return "message", {"m": message, "senders": senders}
 
-    def _row(self, event: Event) -> None:
+    def _row(self, event: Event) -> tuple[str | None, dict[str, Any]]:
         with self.db.session() as session:
             conversation = session.get(Conversation, event.data["conversation_id"])
             if conversation is None:
-                return
+                return None, {}
             card = queries.cards(session, [conversation])[0]
             event.data.update(
                 status=conversation.status,
@@ -58,4 +76,4 @@ class FragmentRenderer:
                 team_id=conversation.team_id,
                 assignee_id=conversation.assignee_id,
             )
-            event.html["row"] = render_block(self.templates, "inbox.html", "row", card=card)
+            return "row", {"card": card}

@@ -60,7 +60,9 @@ async def agent_socket(ws: WebSocket) -> None:
             await ws.close(code=CLOSE_POLICY, reason="sign in first")
             return
         scope = scope_for(session, agent)
+        locale = agent.locale
     await ws.accept()
+    app_state.connected_locales[locale] += 1
     accepts = EventPredicate(scope)
     bus = app_state.db.bus
     # Subscribe before replaying, so nothing falls between the two; duplicates are skipped.
@@ -73,7 +75,7 @@ async def agent_socket(ws: WebSocket) -> None:
         if event.seq <= last_sent:
             return
         last_sent = event.seq
-        await ws.send_text(json.dumps(event.frame()))
+        await ws.send_text(json.dumps(event.frame(locale)))
 
     try:
         since = parse_since(ws)
@@ -111,6 +113,9 @@ async def agent_socket(ws: WebSocket) -> None:
     finally:
         bus.unsubscribe(sub)
         conn.leave_all()
+        app_state.connected_locales[locale] -= 1
+        if app_state.connected_locales[locale] <= 0:
+            del app_state.connected_locales[locale]
 
 
 class _Connection:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from jinja2_fragments.starlette import Jinja2Blocks
@@ -43,6 +44,8 @@ class AppState:
     limits: Limits
     http: httpx.AsyncClient
     presence: Presence
+    # UI languages of the agents connected right now: live fragments are rendered in each.
+    connected_locales: Counter[str] = field(default_factory=Counter)
 
 
 def state(conn: HTTPConnection) -> AppState:

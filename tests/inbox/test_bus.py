@@ -35,3 +35,9 @@ def test_a_slow_subscriber_overflows_without_holding_up_others() -> None:
         bus.publish([make(i)])
         fast.queue.get_nowait()
     assert slow.overflowed and not fast.overflowed
+
+
+def test_a_number_from_before_a_restart_asks_for_a_resync() -> None:
+    bus = MemoryBus(replay_buffer=3, backlog=10)
+    bus.publish([make(1)])
+    assert bus.replay(500, lambda e: True) is None

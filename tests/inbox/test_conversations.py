@@ -91,14 +91,30 @@ def test_note_mentions_notify_agents_and_teams(session: Session, events: list[Ev
         session=session,
         conversation=c,
         agent=w.dana,
-        content="@BobStone can you check? cc @billing and @dana",
+        content="@MariaLopez can you check? cc @SupportL1 and @dana",
     )
     notes = session.exec(select(Notification)).all()
-    assert {n.agent_id for n in notes} == {w.bob.id}, "the author is never notified"
+    assert {n.agent_id for n in notes} == {w.manager.id}, "the author is never notified"
     pushed = [e for e in events if e.type == "notification.created"]
-    assert pushed and pushed[0].audience.agent_ids == frozenset({w.bob.id})
+    assert pushed and pushed[0].audience.agent_ids == frozenset({w.manager.id})
     note_events = [e for e in events if e.type == "message.created" and e.data["kind"] == "note"]
     assert note_events and not note_events[0].audience.customer
+
+
+def test_a_mention_never_reaches_someone_who_cannot_see_it(session: Session) -> None:
+    w = build_world(session)
+    c = customer_writes(session, w.webchat, team=w.support).conversation
+    do_add_note(session=session, conversation=c, agent=w.dana, content="@BobStone @billing look")
+    assert session.exec(select(Notification)).all() == []
+    activity = session.exec(select(Message).where(Message.kind == "activity")).all()
+    assert any("Not notified" in m.content and "Bob Stone" in m.content for m in activity)
+
+
+def test_assigning_someone_who_cannot_see_it_is_refused(session: Session) -> None:
+    w = build_world(session)
+    c = customer_writes(session, w.webchat, team=w.support).conversation
+    with pytest.raises(InvalidInput):
+        do_assign(session=session, conversation=c, assignee=w.bob, actor=w.admin)
 
 
 def test_assignment_notifies_the_assignee(session: Session) -> None:
