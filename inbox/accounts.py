@@ -69,7 +69,7 @@ def do_create_agent(
     if not name.strip():
         raise InvalidInput("name is required", {"field": "name"})
     if session.exec(select(Agent).where(Agent.email == email)).first():
-        raise Conflict(f"an agent with email {email} exists")
+        raise Conflict(f"an agent with email {email} exists", {"field": "email"})
     agent = Agent(
         email=email,
         name=name.strip(),
@@ -140,6 +140,15 @@ def do_create_team(
 def do_update_team(*, session: Session, team: Team, changes: dict[str, Any]) -> Team:
     if "tier" in changes and changes["tier"] not in (0, 1, 2, 3):
         raise InvalidInput("tier must be 0, 1, 2 or 3", {"field": "tier"})
+    if "name" in changes:
+        changes["name"] = str(changes["name"]).strip()
+        if not changes["name"]:
+            raise InvalidInput("name is required", {"field": "name"})
+        taken = session.exec(
+            select(Team).where(Team.name == changes["name"], col(Team.id) != team.id)
+        ).first()
+        if taken is not None:
+            raise Conflict(f"a team named {changes['name']} exists", {"field": "name"})
     for key in ("name", "tier", "skills"):
         if key in changes:
             setattr(team, key, changes[key])

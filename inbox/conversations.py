@@ -422,9 +422,13 @@ def _assign(
     now: datetime,
 ) -> None:
     conversation.assignee_id = assignee.id if assignee else None
-    who = assignee.name if assignee else "nobody"
-    by = f" by {actor.name}" if actor else ""
-    _activity(session, conversation, f"Assigned to {who}{by}", now)
+    if assignee is not None and actor is not None and actor.id == assignee.id:
+        text = f"{assignee.name} took this conversation"
+    elif assignee is None:
+        text = "Unassigned" + (f" by {actor.name}" if actor else "")
+    else:
+        text = f"Assigned to {assignee.name}" + (f" by {actor.name}" if actor else "")
+    _activity(session, conversation, text, now)
     record(
         session,
         "conversation.assigned",

@@ -212,15 +212,24 @@ async def note(request: Request) -> Response:
 def _posted(
     request: Request, ctx: AgentContext, conversation: Conversation, message: Any
 ) -> Response:
-    """The new message for the thread, plus the conversation's new version out of band."""
+    """The new message for the thread; the version and controls (a reply may assign) out of
+    band."""
     app = state(request)
-    senders = {ctx.agent.id: ctx.agent}
-    return app.templates.TemplateResponse(
-        request,
-        "inbox.html",
-        {"m": message, "senders": senders, "c": conversation, "oob": True},
-        block_name="posted",
-    )
+    context = {**thread_context(ctx, conversation), "m": message, "oob": True}
+    context["senders"] = {ctx.agent.id: ctx.agent}
+    return app.templates.TemplateResponse(request, "inbox.html", context, block_name="posted")
+
+
+async def controls(request: Request) -> Response:
+    """The assign, team, priority and status controls, refreshed when someone else changes them."""
+    app = state(request)
+    with signed_in(request) as ctx:
+        conversation = get_visible_conversation(
+            ctx.session, ctx.scope, int(request.path_params["id"])
+        )
+        return app.templates.TemplateResponse(
+            request, "inbox.html", thread_context(ctx, conversation), block_name="controls"
+        )
 
 
 async def _change(request: Request, apply: Any) -> Response:
@@ -360,6 +369,7 @@ routes = [
     Route("/inbox", inbox_page),
     Route("/inbox/list", conversation_list),
     Route("/conversations/{id:int}", conversation_view),
+    Route("/conversations/{id:int}/controls", controls),
     Route("/conversations/{id:int}/reply", reply, methods=["POST"]),
     Route("/conversations/{id:int}/note", note, methods=["POST"]),
     Route("/conversations/{id:int}/assign", assign, methods=["POST"]),

@@ -1,7 +1,292 @@
-"""The widget's HTTP and websocket endpoints under /widget/."""
+"""The widget's HTTP and websocket endpoints under /widget/ (docs/channels/webchat.md).
+
+- `GET /widget/{token}.js`: the loader a site embeds; it adds the bubble and the frame.
+- `GET /widget/{token}/frame`: the chat itself, a page on our origin in the customer's language.
+- `POST /widget/{token}/conversations`: the pre-chat form and first message; answers the
+  signed visitor token the frame keeps.
+- `GET` and `POST /widget/{token}/messages` with `X-Visitor-Token`: the visitor's thread.
+- `WS /widget/ws` (socket.py): replies as they are written.
+
+Errors are JSON here whatever the Accept header, since only the frame's script reads them.
+"""
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import json
+import re
+from collections.abc import Awaitable, Callable
+from functools import cache, wraps
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
 
-routes: list[BaseRoute] = []
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from inbox.conversations import InboundMessage, do_receive_inbound
+from inbox.errors import HandoffError, InvalidInput, NotFound
+from inbox.models import Contact, Inbox
+from web.i18n import current_locale, gettext, text_direction
+from web.state import AppState, state
+
+from .language import browser_language, customer_language, customer_locale
+from .socket import widget_socket
+from .thread import customer_message, customer_messages
+from .visitor import (
+    Visitor,
+    check_visitor,
+    current_conversation,
+    departments,
+    new_identifier,
+    sign_visitor,
+    widget_inbox,
+)
+
+STATIC = Path(__file__).resolve().parent.parent.parent / "static" / "widget"
+MAX_BODY = 64 * 1024
+MAX_MESSAGE = 5_000
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+VISITOR_HEADER = "x-visitor-token"
+# Private to one visitor: no shared cache may keep a copy.
+NO_STORE = {"cache-control": "no-store"}
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class BodyTooLarge(HandoffError):
+    status_code = 413
+    code = "too_large"
+
+
+def json_errors(endpoint: Endpoint) -> Endpoint:
+    """The frame's script reads every answer as JSON, errors included."""
+
+    @wraps(endpoint)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except HandoffError as exc:
+            return JSONResponse(
+                {"error": exc.message, "code": exc.code, "detail": exc.detail},
+                status_code=exc.status_code,
+                headers=NO_STORE,
+            )
+
+    return wrapped
+
+
+async def read_fields(request: Request) -> dict[str, Any]:
+    """A JSON object or a form, read no further than MAX_BODY."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise BodyTooLarge(gettext("That is too much text to send at once."))
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_BODY:
+            raise BodyTooLarge(gettext("That is too much text to send at once."))
+    if "application/x-www-form-urlencoded" in request.headers.get("content-type", ""):
+        return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    try:
+        fields = json.loads(body or b"{}")
+    except ValueError as exc:
+        raise HandoffError("The request body is not valid JSON") from exc
+    if not isinstance(fields, dict):
+        raise HandoffError("The request body must be a JSON object")
+    return fields
+
+
+def text_field(fields: dict[str, Any], name: str) -> str:
+    value = fields.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def check_message(fields: dict[str, Any]) -> str:
+    content = text_field(fields, "content")
+    if not content:
+        raise InvalidInput(gettext("Please write a message."), {"field": "content"})
+    if len(content) > MAX_MESSAGE:
+        raise InvalidInput(
+            gettext("Your message is too long: %(n)s characters at most.")
+            % {"n": f"{MAX_MESSAGE:,}"},
+            {"field": "content"},
+        )
+    return content
+
+
+def check_name(fields: dict[str, Any]) -> str:
+    name = text_field(fields, "name")
+    if not name or len(name) > 200:
+        raise InvalidInput(gettext("Please tell us your name."), {"field": "name"})
+    return name
+
+
+def check_email(fields: dict[str, Any]) -> str:
+    email = text_field(fields, "email")
+    if len(email) > 320 or not EMAIL.match(email):
+        raise InvalidInput(gettext("Please enter a valid email address."), {"field": "email"})
+    return email
+
+
+def check_department(session: Session, inbox: Inbox, raw: object) -> int | None:
+    """One of the teams this widget offers, or None when the customer was not asked."""
+    if raw is None or raw == "":
+        return None
+    offered = {t.id for t in departments(session, inbox)}
+    text = str(raw).strip()
+    team_id = int(text) if text.isdigit() and not isinstance(raw, bool) else None
+    if team_id is None or team_id not in offered:
+        raise InvalidInput(
+            gettext("Please choose one of the options offered."), {"field": "department"}
+        )
+    return team_id
+
+
+def too_fast() -> str:
+    return gettext("You're sending messages too fast. Please wait a moment.")
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@cache
+def loader_script() -> bytes:
+    return (STATIC / "loader.js").read_bytes()
+
+
+async def loader(request: Request) -> Response:
+    with state(request).db.session() as session:
+        try:
+            widget_inbox(session, request.path_params["token"])
+        except NotFound:
+            return Response(
+                "/* Handoff: no chat widget has this token. */\n",
+                status_code=404,
+                media_type="application/javascript",
+            )
+    return Response(
+        loader_script(),
+        media_type="application/javascript",
+        headers={"cache-control": "public, max-age=300"},
+    )
+
+
+async def frame(request: Request) -> Response:
+    app = state(request)
+    with (
+        customer_language(request.headers.get("accept-language")) as locale,
+        app.db.session() as session,
+    ):
+        inbox = widget_inbox(session, request.path_params["token"])
+        context = {
+            "inbox": inbox,
+            "greeting": str(inbox.config.get("greeting") or "").strip(),
+            "departments": departments(session, inbox),
+            "locale": locale,
+            "direction": text_direction(locale),
+            "max_message": MAX_MESSAGE,
+        }
+        return app.templates.TemplateResponse(request, "widget/frame.html", context)
+
+
+@json_errors
+async def start_conversation(request: Request) -> Response:
+    app = state(request)
+    fields = await read_fields(request)
+    with customer_language(request.headers.get("accept-language")), app.db.session() as session:
+        inbox = widget_inbox(session, request.path_params["token"])
+        assert inbox.id is not None
+        app.limits.hit(
+            app.settings.widget_rate_limit, "widget-start", client_ip(request), message=too_fast()
+        )
+        identifier = new_identifier()
+        received = do_receive_inbound(
+            session=session,
+            inbound=InboundMessage(
+                inbox_id=inbox.id,
+                identifier=identifier,
+                name=check_name(fields),
+                email=check_email(fields),
+                content=check_message(fields),
+                team_id=check_department(session, inbox, fields.get("department")),
+                language=browser_language(request.headers.get("accept-language")),
+                match_email=False,
+            ),
+        )
+        assert received.conversation.id is not None
+        return JSONResponse(
+            {
+                "visitor_token": sign_visitor(app.settings.secret_key, inbox.id, identifier),
+                "messages": customer_messages(session, received.conversation.id),
+            },
+            status_code=201,
+            headers=NO_STORE,
+        )
+
+
+def visitor_of(request: Request, app: AppState, session: Session) -> Visitor:
+    inbox = widget_inbox(session, request.path_params["token"])
+    visitor = check_visitor(
+        session, app.settings.secret_key, inbox, request.headers.get(VISITOR_HEADER)
+    )
+    contact = session.get(Contact, visitor.contact_id)
+    # From here on, the contact's own language (kept since the chat began) wins.
+    stored = contact.language if contact else None
+    current_locale.set(customer_locale(request.headers.get("accept-language"), stored))
+    return visitor
+
+
+@json_errors
+async def list_messages(request: Request) -> Response:
+    app = state(request)
+    with customer_language(request.headers.get("accept-language")), app.db.session() as session:
+        visitor = visitor_of(request, app, session)
+        conversation = current_conversation(session, visitor)
+        messages = (
+            customer_messages(session, conversation.id) if conversation and conversation.id else []
+        )
+        # Each visit renews the token, so a returning customer keeps their conversation.
+        renewed = sign_visitor(app.settings.secret_key, visitor.inbox_id, visitor.identifier)
+        return JSONResponse({"visitor_token": renewed, "messages": messages}, headers=NO_STORE)
+
+
+@json_errors
+async def post_message(request: Request) -> Response:
+    app = state(request)
+    fields = await read_fields(request)
+    with customer_language(request.headers.get("accept-language")), app.db.session() as session:
+        visitor = visitor_of(request, app, session)
+        app.limits.hit(
+            app.settings.widget_rate_limit, "widget-message", visitor.identifier, message=too_fast()
+        )
+        received = do_receive_inbound(
+            session=session,
+            inbound=InboundMessage(
+                inbox_id=visitor.inbox_id,
+                identifier=visitor.identifier,
+                content=check_message(fields),
+                match_email=False,
+            ),
+        )
+        return JSONResponse(
+            {
+                "message": customer_message(session, received.message),
+                # The frame reconnects its websocket to follow the new conversation.
+                "new_conversation": received.new_conversation,
+            },
+            status_code=201,
+            headers=NO_STORE,
+        )
+
+
+routes: list[BaseRoute] = [
+    WebSocketRoute("/widget/ws", widget_socket),
+    Route("/widget/{token}.js", loader),
+    Route("/widget/{token}/frame", frame),
+    Route("/widget/{token}/conversations", start_conversation, methods=["POST"]),
+    Route("/widget/{token}/messages", list_messages),
+    Route("/widget/{token}/messages", post_message, methods=["POST"]),
+]

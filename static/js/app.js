@@ -75,6 +75,10 @@
     var change = frame.data.change;
     var list = document.getElementById("conversation-list");
     var filtered = list && (list.dataset.q || list.dataset.view !== "all" || list.dataset.status);
+    if (cid === openConversationId() && ["status", "team", "assignee", "priority", "reopened"].indexOf(change) >= 0) {
+      // Someone changed the open conversation: bring its controls up to date.
+      htmx.ajax("GET", "/conversations/" + cid + "/controls", { target: "#controls-" + cid, swap: "outerHTML" });
+    }
     if (!row || filtered || ["status", "team", "assignee", "reopened"].indexOf(change) >= 0) {
       refreshList();
       return;

@@ -1,0 +1,371 @@
+/* The chat widget's frame (docs/channels/webchat.md).
+ *
+ * Keeps the signed visitor token in localStorage, shows the pre-chat form or the thread, and
+ * follows replies over /widget/ws, reconnecting with ?since= after a drop. Customer text is
+ * only ever set with textContent. Nothing about the conversation is posted to the host page:
+ * it only learns "open", "close" and how many replies are unread.
+ */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("widget");
+  if (!root) return;
+  var token = root.dataset.token;
+  var strings = {
+    open: root.dataset.sOpen,
+    close: root.dataset.sClose,
+    title: root.dataset.sTitle,
+    error: root.dataset.sError,
+    offline: root.dataset.sOffline,
+    expired: root.dataset.sExpired,
+    sending: root.dataset.sSending,
+  };
+  var storeKey = "handoff.visitor." + token;
+  var list = document.getElementById("messages");
+  var scroller = document.getElementById("scroll");
+  var prechat = document.getElementById("prechat");
+  var prechatError = document.getElementById("prechat-error");
+  var composer = document.getElementById("composer");
+  var input = composer.elements.namedItem("content");
+  var notice = document.getElementById("notice");
+  var embedded = window.parent !== window;
+  var timeFormat = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+    hour: "numeric",
+    minute: "2-digit",
+  });
+
+  var visitor = readToken();
+  var shown = new Set();
+  var lastSeq = 0;
+  var socket = null;
+  var retries = 0;
+  var reconnectTimer = null;
+  var isOpen = !embedded;
+  var unread = 0;
+
+  function readToken() {
+    try {
+      return window.localStorage.getItem(storeKey);
+    } catch (e) {
+      return null; // storage blocked: the chat lasts as long as the page
+    }
+  }
+
+  function saveToken(value) {
+    visitor = value;
+    try {
+      if (value) window.localStorage.setItem(storeKey, value);
+      else window.localStorage.removeItem(storeKey);
+    } catch (e) {
+      /* storage blocked */
+    }
+  }
+
+  function tell(message) {
+    if (embedded) window.parent.postMessage(Object.assign({ handoff: true }, message), "*");
+  }
+
+  function api(method, path, body) {
+    var headers = { accept: "application/json" };
+    if (body) headers["content-type"] = "application/json";
+    if (visitor) headers["x-visitor-token"] = visitor;
+    return fetch("/widget/" + encodeURIComponent(token) + "/" + path, {
+      method: method,
+      headers: headers,
+      body: body ? JSON.stringify(body) : undefined,
+      credentials: "omit",
+      cache: "no-store",
+    }).then(function (response) {
+      return response
+        .json()
+        .catch(function () {
+          return {};
+        })
+        .then(function (data) {
+          return { status: response.status, data: data };
+        });
+    });
+  }
+
+  function showNotice(text) {
+    notice.textContent = text || "";
+    notice.hidden = !text;
+  }
+
+  function nearBottom() {
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+  }
+
+  function scrollDown() {
+    scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  function append(message) {
+    if (!message || shown.has(message.id)) return false;
+    if (message.kind !== "incoming" && message.kind !== "outgoing") return false;
+    shown.add(message.id);
+    var stick = nearBottom();
+    var previous = list.lastElementChild;
+    var item = document.createElement("li");
+    item.className = "msg " + message.kind;
+    item.dataset.author = message.author;
+    if (message.kind === "outgoing" && (!previous || previous.dataset.author !== message.author)) {
+      var author = document.createElement("span");
+      author.className = "author";
+      author.textContent = message.author;
+      item.appendChild(author);
+    }
+    var bubble = document.createElement("p");
+    bubble.className = "bubble";
+    bubble.dir = "auto"; // an Arabic message in an English chat still reads right to left
+    bubble.textContent = message.content;
+    item.appendChild(bubble);
+    var when = new Date(message.created_at);
+    if (!isNaN(when.getTime())) {
+      var time = document.createElement("time");
+      time.dateTime = message.created_at;
+      time.textContent = timeFormat.format(when);
+      item.appendChild(time);
+    }
+    list.appendChild(item);
+    if (stick || message.kind === "incoming") scrollDown();
+    return true;
+  }
+
+  function showPrechat() {
+    composer.hidden = true;
+    prechat.hidden = false;
+  }
+
+  function showChat(messages) {
+    prechat.hidden = true;
+    composer.hidden = false;
+    (messages || []).forEach(append);
+    scrollDown();
+  }
+
+  function forget() {
+    saveToken(null);
+    closeSocket();
+    showPrechat();
+  }
+
+  function refresh() {
+    return api("GET", "messages").then(function (result) {
+      if (result.status === 200) {
+        if (result.data.visitor_token) saveToken(result.data.visitor_token);
+        showChat(result.data.messages);
+        return true;
+      }
+      if (result.status === 401) forget();
+      else showNotice(strings.error);
+      return false;
+    });
+  }
+
+  /* The websocket: live replies, resumed with ?since= after a drop. */
+
+  function closeSocket() {
+    clearTimeout(reconnectTimer);
+    if (socket) {
+      socket.onclose = null;
+      socket.close();
+      socket = null;
+    }
+  }
+
+  function connect() {
+    closeSocket();
+    if (!visitor) return;
+    var url =
+      (location.protocol === "https:" ? "wss://" : "ws://") +
+      location.host +
+      "/widget/ws?token=" +
+      encodeURIComponent(token) +
+      "&visitor=" +
+      encodeURIComponent(visitor) +
+      (lastSeq ? "&since=" + lastSeq : "");
+    // A fresh connection may have missed replies written since the thread was fetched;
+    // once subscribed ("hello"), fetch it again. A resumed one gets them replayed instead.
+    var resumed = lastSeq > 0;
+    var ws = new WebSocket(url);
+    socket = ws;
+    ws.onopen = function () {
+      retries = 0;
+      showNotice("");
+    };
+    ws.onmessage = function (event) {
+      var frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (e) {
+        return;
+      }
+      if (typeof frame.seq === "number" && frame.seq > lastSeq) lastSeq = frame.seq;
+      if (frame.type === "hello" && !resumed) {
+        refresh();
+      } else if (frame.type === "message") {
+        if (append(frame.data) && frame.data.kind === "outgoing") noteReply();
+      } else if (frame.type === "resync") {
+        refresh();
+      }
+    };
+    ws.onclose = function (event) {
+      socket = null;
+      if (event.code === 1008) {
+        // The token was refused: ask the API why (an expired token means a new chat).
+        refresh().then(function (ok) {
+          if (ok) later();
+        });
+        return;
+      }
+      showNotice(strings.offline);
+      later();
+    };
+  }
+
+  function later() {
+    clearTimeout(reconnectTimer);
+    var delay = Math.min(15000, 500 * Math.pow(2, retries++)) + Math.random() * 300;
+    reconnectTimer = setTimeout(connect, delay);
+  }
+
+  function noteReply() {
+    if (isOpen && !document.hidden) return;
+    unread += 1;
+    tell({ type: "unread", count: unread });
+  }
+
+  /* The forms. */
+
+  function formError(element, text, field) {
+    element.textContent = text;
+    element.hidden = !text;
+    var target = field && (prechat.elements.namedItem(field) || null);
+    if (target && target.focus) target.focus();
+  }
+
+  prechat.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var fields = prechat.elements;
+    var body = {
+      name: fields.namedItem("name").value,
+      email: fields.namedItem("email").value,
+      content: fields.namedItem("content").value,
+    };
+    var department = fields.namedItem("department");
+    if (department) body.department = department.value;
+    var button = prechat.querySelector("button[type=submit]");
+    button.disabled = true;
+    formError(prechatError, "");
+    api("POST", "conversations", body)
+      .then(function (result) {
+        if (result.status === 201) {
+          saveToken(result.data.visitor_token);
+          prechat.reset();
+          showChat(result.data.messages);
+          input.focus();
+          connect();
+        } else {
+          var field = result.data.detail && result.data.detail.field;
+          formError(prechatError, result.data.error || strings.error, field);
+        }
+      })
+      .catch(function () {
+        formError(prechatError, strings.error);
+      })
+      .finally(function () {
+        button.disabled = false;
+      });
+  });
+
+  function grow() {
+    input.style.height = "auto";
+    input.style.height = Math.min(input.scrollHeight, 120) + "px";
+  }
+
+  input.addEventListener("input", grow);
+  input.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+
+  composer.addEventListener("submit", function (event) {
+    event.preventDefault();
+    var content = input.value.trim();
+    if (!content || composer.dataset.busy) return;
+    composer.dataset.busy = "1";
+    composer.classList.add("busy");
+    api("POST", "messages", { content: content })
+      .then(function (result) {
+        if (result.status === 201) {
+          input.value = "";
+          grow();
+          showNotice("");
+          append(result.data.message);
+          scrollDown();
+          if (result.data.new_conversation) connect();
+        } else if (result.status === 401) {
+          forget();
+          showNotice(result.data.error || strings.expired);
+        } else {
+          showNotice(result.data.error || strings.error);
+        }
+      })
+      .catch(function () {
+        showNotice(strings.error);
+      })
+      .finally(function () {
+        delete composer.dataset.busy;
+        composer.classList.remove("busy");
+        input.focus();
+      });
+  });
+
+  /* The host page: open, close, unread count. */
+
+  document.getElementById("close").addEventListener("click", function () {
+    tell({ type: "close" });
+  });
+  if (!embedded) document.getElementById("close").hidden = true;
+
+  window.addEventListener("message", function (event) {
+    if (event.source !== window.parent || !event.data || event.data.handoff !== true) return;
+    if (event.data.type === "opened") {
+      isOpen = true;
+      unread = 0;
+      tell({ type: "unread", count: 0 });
+      (composer.hidden ? prechat.elements.namedItem("name") : input).focus();
+      scrollDown();
+    } else if (event.data.type === "closed") {
+      isOpen = false;
+    }
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && embedded) tell({ type: "close" });
+  });
+
+  document.addEventListener("visibilitychange", function () {
+    // A phone that slept may have dropped the socket silently: check at once.
+    if (!document.hidden && visitor && !socket) connect();
+  });
+
+  tell({ type: "ready", labels: { open: strings.open, close: strings.close, title: strings.title } });
+
+  if (visitor) {
+    refresh()
+      .then(function (ok) {
+        if (ok) connect();
+      })
+      .catch(function () {
+        showNotice(strings.offline);
+        showChat([]);
+        later();
+      });
+  } else {
+    showPrechat();
+  }
+})();

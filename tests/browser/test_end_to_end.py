@@ -1,0 +1,106 @@
+"""The whole loop in real Chromium: a customer writes in the widget on their shop's page, agent
+A sees it arrive live, answers, the customer sees the answer; A's note mentions agent B, who
+is told live. Screenshots of each step go to docs/img/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Frame, Page, expect
+from sqlmodel import Session
+
+from tests.factories import PASSWORD, build_world
+
+pytestmark = pytest.mark.browser
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+WIDE = {"width": 1440, "height": 900}
+
+
+def signed_in(browser: Browser, base: str, email: str) -> tuple[BrowserContext, Page]:
+    context = browser.new_context(viewport=WIDE, base_url=base)
+    page = context.new_page()
+    page.goto("/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/inbox"))
+    return context, page
+
+
+def widget_frame(page: Page) -> Frame:
+    page.wait_for_function("() => window.HandoffWidget !== undefined")
+    for _ in range(100):
+        for frame in page.frames:
+            if "/frame" in frame.url and "/widget/" in frame.url:
+                return frame
+        page.wait_for_timeout(50)
+    raise AssertionError("the widget's frame never loaded")
+
+
+def open_bubble(page: Page) -> None:
+    # The bubble lives in a closed shadow root (host pages cannot restyle it), so click it
+    # where a customer would: the bottom corner of the window.
+    size = page.viewport_size
+    assert size is not None
+    page.mouse.click(size["width"] - 50, size["height"] - 50)
+
+
+def test_customer_and_agents_in_real_time(
+    browser: Browser, live_server: str, customer_site: type, session: Session
+) -> None:
+    w = build_world(session)
+    customer_site.serve(  # type: ignore[attr-defined]
+        "<!doctype html><html><head><title>Acme shop</title></head><body>"
+        "<h1>Acme shop</h1><p>Spring sale on all lamps.</p>"
+        f'<script src="{live_server}/widget/{w.webchat.widget_token}.js" async></script>'
+        "</body></html>"
+    )
+    _, agent_a = signed_in(browser, live_server, "dana@example.com")
+    _, agent_b = signed_in(browser, live_server, "maria@example.com")
+    agent_a.evaluate("window.notReloaded = true")
+    expect(agent_a.locator("#live")).to_be_visible()
+
+    shop = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    shop.goto(customer_site.url)  # type: ignore[attr-defined]
+    frame = widget_frame(shop)
+    open_bubble(shop)
+    expect(frame.locator("#prechat")).to_be_visible()
+    frame.fill("#prechat input[name=name]", "Olivia Bennett")
+    frame.fill("#prechat input[name=email]", "olivia@example.org")
+    frame.select_option("#prechat select[name=department]", label="Support L1")
+    frame.fill("#prechat textarea[name=content]", "My lamp arrived broken <b>twice</b>")
+    frame.click("#prechat button[type=submit]")
+    expect(frame.locator("#messages")).to_contain_text("My lamp arrived broken <b>twice</b>")
+
+    # Agent A: the conversation appears in the list without a reload.
+    row = agent_a.locator("#rows .row", has_text="My lamp arrived broken")
+    expect(row).to_be_visible(timeout=5000)
+    assert agent_a.evaluate("window.notReloaded") is True
+    row.locator("a").click()
+    expect(agent_a.locator(".thread")).to_contain_text("My lamp arrived broken <b>twice</b>")
+
+    agent_a.fill("#reply-form textarea", "So sorry, Olivia! A new lamp ships today.")
+    agent_a.click("#reply-form button.primary")
+    expect(frame.locator("#messages")).to_contain_text(
+        "So sorry, Olivia! A new lamp ships today.", timeout=5000
+    )
+    # Replying took the conversation: the controls say so without a reload.
+    expect(agent_a.locator("select[name=assignee_id]")).to_have_value(str(w.dana.id))
+
+    # A note mentioning B: B is told live; the customer never sees it.
+    agent_a.keyboard.press("Escape")
+    agent_a.locator(".composer .tab[data-tab=note]").click()
+    agent_a.fill("#note-form textarea", "@MariaLopez VIP customer, please approve a refund")
+    agent_a.click("#note-form button")
+    expect(agent_a.locator(".thread")).to_contain_text("VIP customer, please approve a refund")
+    expect(agent_b.locator("#bell-count")).to_have_text("1", timeout=5000)
+    expect(agent_b.locator("#toasts")).to_contain_text("Dana Kowalski mentioned you")
+    agent_a.wait_for_timeout(300)
+    expect(frame.locator("#messages")).not_to_contain_text("VIP customer")
+
+    DOCS_IMG.mkdir(parents=True, exist_ok=True)
+    agent_a.screenshot(path=str(DOCS_IMG / "inbox.png"))
+    shop.screenshot(path=str(DOCS_IMG / "widget-on-site.png"))
+    agent_b.screenshot(path=str(DOCS_IMG / "mention-notification.png"))
