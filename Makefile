@@ -56,6 +56,10 @@ test: system-deps $(STAMP) $(VENDOR) compile-messages services lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 	HANDOFF_TEST_DATABASE=postgresql $(BIN)/pytest -q -p no:cacheprovider -m "not browser"
 
+# Refresh the README's screenshots from the browser test.
+screenshots: $(STAMP) $(VENDOR) compile-messages
+	HANDOFF_SCREENSHOTS=1 $(BIN)/pytest -q -p no:cacheprovider tests/browser
+
 bench: $(STAMP) $(VENDOR)
 	$(PY) -m bench.run
 

@@ -4,18 +4,20 @@ is told live. Screenshots of each step go to docs/img/."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Frame, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Frame, Page, ViewportSize, expect
 from sqlmodel import Session
 
 from tests.factories import PASSWORD, build_world
 
 pytestmark = pytest.mark.browser
+# `make screenshots` refreshes the README's pictures; otherwise they stay in the test's folder.
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
-WIDE = {"width": 1440, "height": 900}
+WIDE: ViewportSize = {"width": 1440, "height": 900}
 
 
 def signed_in(browser: Browser, base: str, email: str) -> tuple[BrowserContext, Page]:
@@ -48,7 +50,7 @@ def open_bubble(page: Page) -> None:
 
 
 def test_customer_and_agents_in_real_time(
-    browser: Browser, live_server: str, customer_site: type, session: Session
+    browser: Browser, live_server: str, customer_site: type, session: Session, tmp_path: Path
 ) -> None:
     w = build_world(session)
     customer_site.serve(  # type: ignore[attr-defined]
@@ -62,7 +64,8 @@ def test_customer_and_agents_in_real_time(
     agent_a.evaluate("window.notReloaded = true")
     expect(agent_a.locator("#live")).to_be_visible()
 
-    shop = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    shop_size: ViewportSize = {"width": 1280, "height": 800}
+    shop = browser.new_context(viewport=shop_size).new_page()
     shop.goto(customer_site.url)  # type: ignore[attr-defined]
     frame = widget_frame(shop)
     open_bubble(shop)
@@ -100,7 +103,8 @@ def test_customer_and_agents_in_real_time(
     agent_a.wait_for_timeout(300)
     expect(frame.locator("#messages")).not_to_contain_text("VIP customer")
 
-    DOCS_IMG.mkdir(parents=True, exist_ok=True)
-    agent_a.screenshot(path=str(DOCS_IMG / "inbox.png"))
-    shop.screenshot(path=str(DOCS_IMG / "widget-on-site.png"))
-    agent_b.screenshot(path=str(DOCS_IMG / "mention-notification.png"))
+    shots = DOCS_IMG if os.environ.get("HANDOFF_SCREENSHOTS") else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    agent_a.screenshot(path=str(shots / "inbox.png"))
+    shop.screenshot(path=str(shots / "widget-on-site.png"))
+    agent_b.screenshot(path=str(shots / "mention-notification.png"))
