@@ -7,7 +7,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from inbox.accounts import authenticate
-from inbox.errors import HandoffError, InvalidInput
+from inbox.errors import HandoffError, InvalidInput, Unauthorized
 from web.i18n import available_locales, gettext
 
 from .state import signed_in, state
@@ -43,10 +43,12 @@ async def login(request: Request) -> Response:
         with app.db.session() as session:
             agent = authenticate(session, email, password)
     except HandoffError as exc:
+        # The domain words its errors in English; this one is shown to the person signing in.
+        error = gettext("Wrong email or password") if isinstance(exc, Unauthorized) else exc.message
         return app.templates.TemplateResponse(
             request,
             "login.html",
-            {"next": safe_next(str(form.get("next", ""))), "error": exc.message, "email": email},
+            {"next": safe_next(str(form.get("next", ""))), "error": error, "email": email},
             status_code=exc.status_code,
         )
     request.session.clear()

@@ -14,8 +14,8 @@ from . import i18n
 ROOT = Path(__file__).resolve().parent.parent
 # Short labels rather than emoji: they render on every system font, in every script.
 CHANNEL_LABELS = {
-    "webchat": "Chat",
-    "email": "Mail",
+    "webchat": i18n.N_("Chat"),
+    "email": i18n.N_("Mail"),
     "slack": "Slack",
     "telegram": "TG",
     "whatsapp": "WA",
@@ -61,7 +61,7 @@ def make_templates() -> Jinja2Blocks:
     )
     env.filters["ago"] = ago
     env.filters["iso"] = iso
-    env.globals["channel_icon"] = lambda channel: CHANNEL_LABELS.get(channel, channel)
+    env.globals["channel_icon"] = lambda channel: i18n.gettext(CHANNEL_LABELS.get(channel, channel))
     env.globals["text_direction"] = i18n.text_direction
     env.globals["current_locale"] = i18n.current_locale.get
     env.globals["locale_name"] = i18n.lazy_locale_name

@@ -5,6 +5,8 @@
 
   var lastSeq = 0;
   var socket = null;
+  // Translated strings, rendered by the server into <body data-s-*>; English if absent.
+  function s(key, english) { return document.body.dataset[key] || english; }
   var me = function () { var el = document.getElementById("me"); return el ? Number(el.dataset.agentId) : 0; };
 
   function cookie(name) {
@@ -106,7 +108,7 @@
     var box = document.getElementById("presence-" + frame.data.conversation_id);
     if (!box) return;
     var others = frame.data.viewers.filter(function (v) { return v.agent_id !== me(); });
-    box.textContent = others.length ? others.map(function (v) { return v.name; }).join(", ") + " " + (others.length > 1 ? "are viewing" : "is viewing") : "";
+    box.textContent = others.length ? others.map(function (v) { return v.name; }).join(", ") + " " + (others.length > 1 ? s("sViewingMany", "are viewing") : s("sViewingOne", "is viewing")) : "";
     box.classList.toggle("collision", others.length > 0);
   }
 
@@ -115,7 +117,7 @@
     if (frame.data.agent_id === me()) return;
     var box = document.getElementById("typing-" + frame.data.conversation_id);
     if (!box) return;
-    box.textContent = frame.data.name + (frame.data.box === "note" ? " is writing a note…" : " is typing a reply…");
+    box.textContent = frame.data.name + " " + (frame.data.box === "note" ? s("sTypingNote", "is writing a note…") : s("sTypingReply", "is typing a reply…"));
     clearTimeout(typingTimers[frame.data.conversation_id]);
     typingTimers[frame.data.conversation_id] = setTimeout(function () { box.textContent = ""; }, 4000);
   }
@@ -177,12 +179,12 @@
   });
 
   document.addEventListener("htmx:responseError", function (e) {
-    var text = e.detail.xhr.responseText || "Request failed";
+    var text = e.detail.xhr.responseText || s("sFailed", "Request failed");
     var doc = new DOMParser().parseFromString(text, "text/html");
     toast((doc.body.textContent || text).trim().slice(0, 300), "error");
   });
 
-  document.addEventListener("htmx:sendError", function () { toast("Connection lost. Retrying…", "error"); });
+  document.addEventListener("htmx:sendError", function () { toast(s("sOffline", "Connection lost. Retrying…"), "error"); });
 
   // Typing indicator, throttled.
   var lastTyping = 0;
@@ -259,7 +261,7 @@
           var li = document.createElement("li");
           li.setAttribute("role", "option");
           li.dataset.handle = o.handle;
-          li.textContent = "@" + o.handle + " — " + o.name + (o.kind === "team" ? " (team)" : "");
+          li.textContent = "@" + o.handle + " — " + o.name + (o.kind === "team" ? " (" + s("sTeam", "team") + ")" : "");
           if (i === 0) li.classList.add("selected");
           menu.appendChild(li);
         });

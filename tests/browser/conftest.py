@@ -82,8 +82,10 @@ def customer_site() -> Iterator[Any]:
     server.server_close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def playwright_instance() -> Iterator[Playwright]:
+    # Per test: sync Playwright runs an event loop on this thread, which must be gone before
+    # the async tests that follow start theirs.
     with sync_playwright() as p:
         yield p
 

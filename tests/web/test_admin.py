@@ -295,7 +295,7 @@ def test_team_names_are_unique_when_adding_and_renaming(
         headers=csrf_headers(admin),
     )
     assert renamed.status_code == 422
-    assert "A team with that name exists" in renamed.text
+    assert "A team named Billing exists" in renamed.text
     assert fresh(session).get(Team, world.support.id).name == "Support L1"  # type: ignore[union-attr]
 
     bad_tier = admin.post(
