@@ -23,7 +23,18 @@ from inbox.db import Database, make_engine
 from inbox.errors import HandoffError
 from inbox.settings import Settings
 from inbox.timers import run_snooze_timer
-from web import admin, api, auth, pages, realtime
+from web import (
+    admin,
+    api,
+    api_escalation,
+    api_policy,
+    auth,
+    escalation_pages,
+    pages,
+    policy_pages,
+    realtime,
+    slack_routes,
+)
 from web.errors import handoff_error, http_error, server_error
 from web.fragments import FragmentRenderer
 from web.i18n import LocaleMiddleware
@@ -72,9 +83,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes: list[BaseRoute] = [
         *auth.routes,
         *pages.routes,
+        *escalation_pages.routes,
         *realtime.routes,
         *admin.routes,
-        Mount("/api/v1", routes=api.routes),
+        *policy_pages.routes,
+        *slack_routes.routes,
+        Mount("/api/v1", routes=[*api_policy.routes, *api_escalation.routes, *api.routes]),
         *webchat_routes.routes,
         Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
     ]

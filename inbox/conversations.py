@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from . import lifecycle
 from .access import audience_of, can_see_conversation, scope_for
 from .audit import record
 from .clock import utcnow
@@ -203,6 +204,9 @@ def _store_inbound(
     conversation.preview = content[:300]
     conversation.version += 1
     session.add(conversation)
+    lifecycle.changed(
+        session, conversation, "created" if new else "reopened" if reopened else "message", now
+    )
     session.flush()
     assert message.id is not None
     queue_event(
@@ -289,6 +293,7 @@ def _touch(
     conversation.last_activity_at = now
     session.add(conversation)
     assert conversation.id is not None
+    lifecycle.changed(session, conversation, change, now)
     queue_event(
         session,
         conversation_changed(

@@ -62,6 +62,7 @@ class Agent(SQLModel, table=True):
     capacity: int = 10
     locale: str = Field(default="en", max_length=16)
     created_at: datetime = Field(default_factory=utcnow)
+    last_assigned_at: datetime | None = None
 
 
 class ApiToken(SQLModel, table=True):
@@ -134,6 +135,9 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversation_inbox_activity", "inbox_id", "last_activity_at", "id"),
         Index("ix_conversation_contact", "contact_id", "status"),
         Index("ix_conversation_snoozed", "snoozed_until"),
+        Index("ix_conversation_next_timer", "next_timer_at"),
+        Index("ix_conversation_escalation", "escalation_id"),
+        Index("ix_conversation_queue", "team_id", "queued_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     inbox_id: int = Field(foreign_key="inbox.id")
@@ -156,6 +160,16 @@ class Conversation(SQLModel, table=True):
     resolved_at: datetime | None = None
     last_activity_at: datetime = Field(default_factory=utcnow)
     preview: str = Field(default="", max_length=300)
+    # Escalation engine: the open escalation, SLA due times and the next timer to act on.
+    escalation_id: int | None = Field(default=None)
+    sla_policy: str | None = Field(default=None, max_length=120)
+    first_response_due_at: datetime | None = None
+    next_response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    sla_paused_at: datetime | None = None
+    next_timer_at: datetime | None = None
+    queued_at: datetime | None = None
+    severity: str = Field(default="normal", max_length=16)
 
 
 class Message(SQLModel, table=True):
@@ -177,6 +191,9 @@ class Message(SQLModel, table=True):
     )
     edited: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+    # Sent by Handoff itself (a status update, the bot), not typed by an agent.
+    automatic: bool = False
+    pinned: bool = False
 
 
 class Mention(SQLModel, table=True):
@@ -224,3 +241,138 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=64)
     conversation_id: int | None = Field(default=None, index=True)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+# --- The escalation engine (docs/concepts/escalation.md) ---
+
+
+class EscalationKind(StrEnum):
+    functional = "functional"
+    hierarchical = "hierarchical"
+
+
+class EscalationStatus(StrEnum):
+    open = "open"  # waiting for someone in the target team to accept
+    accepted = "accepted"
+    bounced = "bounced"  # nobody accepted in time: it went a tier up (a new record)
+    returned = "returned"  # handed back down
+    resolved = "resolved"
+
+
+class Trigger(StrEnum):
+    agent = "agent"
+    rule = "rule"
+    sla = "sla"
+    bot = "bot"
+    customer = "customer"
+
+
+class PolicyDocument(SQLModel, table=True):
+    """The one escalation policy; each save is a new row, so history is kept."""
+
+    __tablename__ = "policy_document"
+    id: int | None = Field(default=None, primary_key=True)
+    document: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    saved_by_agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    saved_at: datetime = Field(default_factory=utcnow)
+
+
+class Shortcut(SQLModel, table=True):
+    """An escalation button: label, target, the brief to ask for, and extra actions."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    label: str = Field(max_length=120)
+    # {"team_id": 3} or {"tier_up": 1} or {"skill": "billing"}
+    target: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # [{"name": "problem", "label": "Problem", "required": true}, ...]
+    brief_fields: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    # {"priority": "high", "label": "refund", "customer_template": "escalated",
+    #  "slack_channel": "C123", "webhook_url": "https://..."}
+    actions: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    position: int = 0
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class Escalation(SQLModel, table=True):
+    __table_args__ = (
+        Index("ix_escalation_conversation", "conversation_id", "id"),
+        Index("ix_escalation_status_created", "status", "created_at"),
+        Index("ix_escalation_bounce", "bounce_due_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", ondelete="CASCADE")
+    kind: str = Field(max_length=16)
+    status: str = Field(default=EscalationStatus.open, max_length=16)
+    trigger: str = Field(default=Trigger.agent, max_length=16)
+    reason: str = Field(default="", max_length=500)
+    brief: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    shortcut_id: int | None = Field(default=None, foreign_key="shortcut.id", ondelete="SET NULL")
+    agent_id: int | None = Field(default=None, foreign_key="agent.id")
+    from_team_id: int | None = Field(default=None, foreign_key="team.id")
+    to_team_id: int | None = Field(default=None, foreign_key="team.id")
+    from_tier: int = 1
+    to_tier: int = 1
+    created_at: datetime = Field(default_factory=utcnow)
+    bounce_due_at: datetime | None = None
+    accepted_by_id: int | None = Field(default=None, foreign_key="agent.id")
+    accepted_at: datetime | None = None
+    closed_at: datetime | None = None
+    parent_id: int | None = Field(default=None, foreign_key="escalation.id")
+
+
+class SlaStageRun(SQLModel, table=True):
+    """A stage that fired; the unique key makes each fire exactly once, across restarts."""
+
+    __tablename__ = "sla_stage_run"
+    __table_args__ = (UniqueConstraint("conversation_id", "stage_key", name="uq_stage_once"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", ondelete="CASCADE")
+    stage_key: str = Field(max_length=120)
+    due_at: datetime
+    fired_at: datetime = Field(default_factory=utcnow)
+    details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Alert(SQLModel, table=True):
+    """One alert sent to a person by Slack, email or SMS, and what came of it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int | None = Field(
+        default=None, foreign_key="conversation.id", ondelete="CASCADE", index=True
+    )
+    escalation_id: int | None = Field(default=None, foreign_key="escalation.id")
+    stage_key: str = Field(default="", max_length=120)
+    channel: str = Field(max_length=16)
+    target: str = Field(default="", max_length=320)
+    text: str = ""
+    status: str = Field(default="pending", max_length=16)
+    error: str | None = None
+    external_ref: str | None = Field(default=None, max_length=255)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CsatResponse(SQLModel, table=True):
+    __tablename__ = "csat_response"
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", ondelete="CASCADE", index=True)
+    token: str = Field(unique=True, max_length=64)
+    rating: int | None = None
+    comment: str = ""
+    escalated: bool = False
+    requested_at: datetime = Field(default_factory=utcnow)
+    answered_at: datetime | None = None
+
+
+class CustomerUpdate(SQLModel, table=True):
+    """An automatic status message sent to the customer, kept for throttling and the report."""
+
+    __tablename__ = "customer_update"
+    __table_args__ = (Index("ix_customer_update_conversation", "conversation_id", "sent_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = Field(foreign_key="conversation.id", ondelete="CASCADE")
+    kind: str = Field(max_length=32)
+    message_id: int | None = Field(default=None, foreign_key="message.id")
+    sent_at: datetime = Field(default_factory=utcnow)

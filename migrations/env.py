@@ -17,7 +17,7 @@ def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
         context.configure(
-            connection=connection, target_metadata=target_metadata, render_as_batch=True
+            connection=connection, target_metadata=target_metadata, render_as_batch=False
         )
         with context.begin_transaction():
             context.run_migrations()
@@ -25,7 +25,7 @@ def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url") or Settings().database_url
     engine = make_engine(url)
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=False)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
