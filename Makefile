@@ -29,13 +29,21 @@ $(VENDOR): node_modules/.package-lock.json
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
 	cp node_modules/htmx-ext-ws/dist/ws.js static/vendor/ws.js
 
+# Compile each locales/<lang>/LC_MESSAGES/messages.po into the .mo read at run time (git-ignored).
+# A broken catalog (bad syntax, placeholders that differ from the English) stops the build:
+# pybabel itself only warns about bad syntax and silently skips a catalog marked fuzzy.
 compile-messages: $(STAMP)
-	@$(BIN)/pybabel compile --statistics -d locales -D messages 2>/dev/null || true
+	@$(PY) -c 'import pathlib, sys; from babel.messages.pofile import read_po; \
+	bad = [str(p) for p in sorted(pathlib.Path("locales").glob("*/LC_MESSAGES/messages.po")) \
+	       if read_po(p.open("rb"), abort_invalid=True).fuzzy]; \
+	sys.exit(f"catalogs marked fuzzy, so never compiled: {bad}" if bad else None)'
+	$(BIN)/pybabel compile --statistics -d locales -D messages
 
-# Extract every translatable string into locales/messages.pot and update each catalog.
+# Extract every translatable string into locales/messages.pot and update each catalog; new
+# strings arrive untranslated and tests/web/test_languages.py fails until they are translated.
 messages: $(STAMP)
-	$(BIN)/pybabel extract -F babel.cfg -k N_ -o locales/messages.pot --project=Handoff --no-location .
-	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -o locales/messages.pot --project=Handoff --no-location --sort-output .
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-fuzzy-matching --ignore-obsolete
 
 system-deps:
 	@scripts/system-deps.sh

@@ -18,9 +18,11 @@ from starlette.staticfiles import StaticFiles
 
 from channels.dispatch import run_dispatcher
 from channels.webchat import routes as webchat_routes
+from inbox.bot import run_bot
 from inbox.bus import MemoryBus
 from inbox.db import Database, make_engine
 from inbox.errors import HandoffError
+from inbox.scheduler import run_sla_timers
 from inbox.settings import Settings
 from inbox.timers import run_snooze_timer
 from web import (
@@ -29,10 +31,12 @@ from web import (
     api_escalation,
     api_policy,
     auth,
+    csat_pages,
     escalation_pages,
     pages,
     policy_pages,
     realtime,
+    reports_pages,
     slack_routes,
 )
 from web.errors import handoff_error, http_error, server_error
@@ -68,6 +72,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
         tasks = [
             asyncio.create_task(run_dispatcher(db, handoff.http), name="dispatcher"),
             asyncio.create_task(run_snooze_timer(db), name="snooze-timer"),
+            asyncio.create_task(
+                run_sla_timers(
+                    db, handoff.http, base_url=f"http://{settings.host}:{settings.port}"
+                ),
+                name="sla-timers",
+            ),
+            asyncio.create_task(run_bot(db), name="bot"),
         ]
         try:
             yield
@@ -88,8 +99,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *admin.routes,
         *policy_pages.routes,
         *slack_routes.routes,
-        Mount("/api/v1", routes=[*api_policy.routes, *api_escalation.routes, *api.routes]),
+        *reports_pages.routes,
+        Mount(
+            "/api/v1",
+            routes=[
+                *api_policy.routes,
+                *api_escalation.routes,
+                *reports_pages.api_routes,
+                *api.routes,
+            ],
+        ),
         *webchat_routes.routes,
+        *csat_pages.routes,
         Mount("/static", app=StaticFiles(directory=ROOT / "static"), name="static"),
     ]
     middleware = [

@@ -1,18 +1,21 @@
-"""The `handoff` command (CONTRACT.md): serve, migrate, seed-demo, create-user, create-token."""
+"""The `handoff` command (CONTRACT.md): serve, migrate, seed-demo, create-user, create-token,
+import-policy and export-policy (docs/concepts/escalation-policy.md)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from sqlmodel import select
 
 from .accounts import do_create_agent, do_create_token
 from .bus import MemoryBus
 from .db import Database, make_engine
-from .errors import HandoffError
+from .errors import HandoffError, InvalidInput
 from .migrate import upgrade
 from .models import Agent
 from .settings import Settings
@@ -70,6 +73,40 @@ def cmd_create_token(settings: Settings, args: argparse.Namespace) -> None:
     print(token)
 
 
+def cmd_export_policy(settings: Settings, _: argparse.Namespace) -> None:
+    from .policy_store import current_policy, policy_to_yaml
+
+    with database(settings).session() as session:
+        text = policy_to_yaml(current_policy(session))
+    # Plain print, not rich: the YAML goes to stdout byte for byte, to be redirected to a file.
+    print(text, end="")
+
+
+def cmd_import_policy(settings: Settings, args: argparse.Namespace) -> None:
+    from .policy_store import do_save_policy, policy_from_yaml
+
+    path = Path(args.file)
+    try:
+        text = sys.stdin.read() if args.file == "-" else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HandoffError(f"cannot read {args.file}: {exc}") from exc
+    try:
+        policy = policy_from_yaml(text)
+        with database(settings).session() as session:
+            document = do_save_policy(session=session, policy=policy, actor=None)
+    except InvalidInput as exc:
+        problems = exc.detail.get("errors") if isinstance(exc.detail, dict) else None
+        lines = [f"  {p['field']}: {p['message']}" for p in problems or []] or [f"  {exc.message}"]
+        raise HandoffError(
+            f"{args.file} is not a valid policy; nothing was changed.\n" + "\n".join(lines)
+        ) from exc
+    console.print(
+        f"[green]Policy saved and in force[/] (document {document.id}): "
+        f"{len(policy.tiers)} tiers, "
+        f"{len(policy.sla)} SLA policies, {len(policy.ladder)} ladder stages"
+    )
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -102,6 +139,11 @@ def parser() -> argparse.ArgumentParser:
     token = sub.add_parser("create-token", help="print a new API token for an agent")
     token.add_argument("--email", required=True)
     token.set_defaults(run=cmd_create_token)
+    export = sub.add_parser("export-policy", help="print the escalation policy as YAML")
+    export.set_defaults(run=cmd_export_policy)
+    imported = sub.add_parser("import-policy", help="check a YAML policy file and put it in force")
+    imported.add_argument("file", help="the YAML file (- for standard input)")
+    imported.set_defaults(run=cmd_import_policy)
     return p
 
 
@@ -110,7 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args.run(Settings(), args)
     except HandoffError as exc:
-        console.print(f"[red]error:[/] {exc.message}")
+        # Escaped: messages quote what the user wrote, and `[x]` would read as rich markup.
+        console.print(f"[red]error:[/] {escape(exc.message)}")
         return 2
     return 0
 

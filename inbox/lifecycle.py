@@ -17,7 +17,15 @@ def changed(session: Session, conversation: Conversation, change: str, now: date
     """`change` is one of: created, message, reopened, reply, note, assignee, team, status,
     priority, escalated, accepted."""
     # Imported here: these modules build on conversations.py, which calls this.
-    from . import routing, sla
+    from . import routing, rules, sla
 
     sla.on_change(session, conversation, change, now)
     routing.on_change(session, conversation, change, now)
+    rules.on_change(session, conversation, change, now)
+    if change == "status" and conversation.status == "resolved":
+        from .escalation import close_escalation  # and tells the customer
+
+        close_escalation(session, conversation, now)
+    from . import csat  # after the others: a resolution asks the customer for a rating
+
+    csat.on_change(session, conversation, change, now)

@@ -170,6 +170,11 @@ class Conversation(SQLModel, table=True):
     next_timer_at: datetime | None = None
     queued_at: datetime | None = None
     severity: str = Field(default="normal", max_length=16)
+    # SLA clock (migration 0003): when the current cycle began (created or reopened), when the
+    # soonest running target turns amber, since when the customer waits for a next response.
+    sla_started_at: datetime | None = None
+    sla_warn_at: datetime | None = None
+    next_response_since: datetime | None = None
 
 
 class Message(SQLModel, table=True):

@@ -60,7 +60,7 @@ class HttpCSRF:
             app,
             secret=secret,
             sensitive_cookies={SESSION_COOKIE},
-            exempt_urls=[re.compile(r"^/(api|webhooks|widget)/")],
+            exempt_urls=[re.compile(r"^/(api|webhooks|widget|csat)/")],
             cookie_secure=secure,
             cookie_samesite="lax",
         )

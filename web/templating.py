@@ -26,6 +26,10 @@ CHANNEL_LABELS = {
 }
 
 
+def channel_label(channel: str) -> str:
+    return i18n.gettext(CHANNEL_LABELS.get(channel, channel))
+
+
 def ago(value: datetime | None) -> str:
     if value is None:
         return ""
@@ -61,7 +65,7 @@ def make_templates() -> Jinja2Blocks:
     )
     env.filters["ago"] = ago
     env.filters["iso"] = iso
-    env.globals["channel_icon"] = lambda channel: i18n.gettext(CHANNEL_LABELS.get(channel, channel))
+    env.globals["channel_icon"] = channel_label
     env.globals["text_direction"] = i18n.text_direction
     env.globals["current_locale"] = i18n.current_locale.get
     env.globals["locale_name"] = i18n.lazy_locale_name

@@ -5,6 +5,8 @@
 - `POST /widget/{token}/conversations`: the pre-chat form and first message; answers the
   signed visitor token the frame keeps.
 - `GET` and `POST /widget/{token}/messages` with `X-Visitor-Token`: the visitor's thread.
+- `POST /widget/{token}/csat` with `X-Visitor-Token`: the inline rating after a resolution
+  (docs/concepts/csat.md).
 - `WS /widget/ws` (socket.py): replies as they are written.
 
 Errors are JSON here whatever the Accept header, since only the frame's script reads them.
@@ -25,9 +27,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from inbox.clock import utcnow
 from inbox.conversations import InboundMessage, do_receive_inbound
+from inbox.csat import MAX_COMMENT, can_answer, do_answer_survey, latest_survey
 from inbox.errors import HandoffError, InvalidInput, NotFound
-from inbox.models import Contact, Inbox
+from inbox.models import Contact, Conversation, Inbox, Status
+from web.csat_pages import rating_choices, survey_problem
 from web.i18n import current_locale, gettext, text_direction
 from web.state import AppState, state
 
@@ -188,6 +193,8 @@ async def frame(request: Request) -> Response:
             "locale": locale,
             "direction": text_direction(locale),
             "max_message": MAX_MESSAGE,
+            "ratings": rating_choices(),
+            "max_comment": MAX_COMMENT,
         }
         return app.templates.TemplateResponse(request, "widget/frame.html", context)
 
@@ -239,6 +246,20 @@ def visitor_of(request: Request, app: AppState, session: Session) -> Visitor:
     return visitor
 
 
+def csat_state(session: Session, conversation: Conversation | None) -> dict[str, Any] | None:
+    """The rating the widget offers inline: the latest survey of a resolved conversation."""
+    if conversation is None or conversation.id is None or conversation.status != Status.resolved:
+        return None
+    survey = latest_survey(session, conversation.id)
+    if survey is None:
+        return None
+    return {
+        "rating": survey.rating,
+        "comment": survey.comment,
+        "open": can_answer(survey, utcnow()),
+    }
+
+
 @json_errors
 async def list_messages(request: Request) -> Response:
     app = state(request)
@@ -250,7 +271,14 @@ async def list_messages(request: Request) -> Response:
         )
         # Each visit renews the token, so a returning customer keeps their conversation.
         renewed = sign_visitor(app.settings.secret_key, visitor.inbox_id, visitor.identifier)
-        return JSONResponse({"visitor_token": renewed, "messages": messages}, headers=NO_STORE)
+        return JSONResponse(
+            {
+                "visitor_token": renewed,
+                "messages": messages,
+                "csat": csat_state(session, conversation),
+            },
+            headers=NO_STORE,
+        )
 
 
 @json_errors
@@ -282,6 +310,35 @@ async def post_message(request: Request) -> Response:
         )
 
 
+@json_errors
+async def answer_csat(request: Request) -> Response:
+    """The inline rating: `{"rating": 1-5, "comment": "..."}` for the visitor's latest
+    resolved conversation. A second answer within a week replaces the first."""
+    app = state(request)
+    fields = await read_fields(request)
+    with customer_language(request.headers.get("accept-language")), app.db.session() as session:
+        visitor = visitor_of(request, app, session)
+        app.limits.hit(
+            app.settings.widget_rate_limit, "widget-csat", visitor.identifier, message=too_fast()
+        )
+        conversation = current_conversation(session, visitor)
+        if csat_state(session, conversation) is None:
+            raise NotFound(gettext("There is nothing to rate yet."))
+        assert conversation is not None and conversation.id is not None
+        survey = latest_survey(session, conversation.id)
+        assert survey is not None
+        try:
+            do_answer_survey(
+                session=session,
+                survey=survey,
+                rating=fields.get("rating"),
+                comment=fields.get("comment", ""),
+            )
+        except HandoffError as exc:
+            raise type(exc)(survey_problem(exc, survey), exc.detail) from exc
+        return JSONResponse({"csat": csat_state(session, conversation)}, headers=NO_STORE)
+
+
 routes: list[BaseRoute] = [
     WebSocketRoute("/widget/ws", widget_socket),
     Route("/widget/{token}.js", loader),
@@ -289,4 +346,5 @@ routes: list[BaseRoute] = [
     Route("/widget/{token}/conversations", start_conversation, methods=["POST"]),
     Route("/widget/{token}/messages", list_messages),
     Route("/widget/{token}/messages", post_message, methods=["POST"]),
+    Route("/widget/{token}/csat", answer_csat, methods=["POST"]),
 ]

@@ -1,5 +1,9 @@
 """The conversation as the customer sees it (docs/channels/webchat.md): their messages and the
-agents' replies, signed with the agent's first name. Never notes, activity or internal data."""
+agents' replies, signed with the agent's first name. Never notes, activity or internal data.
+
+Automatic messages say so: the bot's answers are signed "Bot" (docs/concepts/bot.md), and the
+rating question after a resolution is marked `csat` for the inline rating row
+(docs/concepts/csat.md)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from inbox import queries
+from inbox.bot import is_bot_message
+from inbox.csat import survey_message_ids
 from inbox.models import Agent, Message, MessageKind
 from web.i18n import gettext
 from web.templating import iso
@@ -28,8 +34,9 @@ def customer_messages(session: Session, conversation_id: int) -> list[dict[str, 
         if ids
         else {}
     )
+    surveys = survey_message_ids(session, [m.id for m in messages if m.automatic and m.id])
     return [
-        as_customer_sees(m, agents.get(m.sender_agent_id or 0))
+        as_customer_sees(m, agents.get(m.sender_agent_id or 0), survey=m.id in surveys)
         for m in messages
         # queries.thread already keeps only these; checked again because a leak here is a
         # privacy bug, not a cosmetic one.
@@ -42,15 +49,29 @@ def customer_message(session: Session, message: Message) -> dict[str, Any] | Non
     if message.kind not in CUSTOMER_KINDS:
         return None
     agent = session.get(Agent, message.sender_agent_id) if message.sender_agent_id else None
-    return as_customer_sees(message, agent)
+    survey = bool(message.automatic and message.id and survey_message_ids(session, [message.id]))
+    return as_customer_sees(message, agent, survey=survey)
 
 
-def as_customer_sees(message: Message, agent: Agent | None) -> dict[str, Any]:
-    outgoing = message.kind == MessageKind.outgoing
-    return {
+def author_of(message: Message, agent: Agent | None) -> str:
+    if message.kind != MessageKind.outgoing:
+        return gettext("You")
+    return gettext("Bot") if is_bot_message(message) else first_name(agent)
+
+
+def as_customer_sees(
+    message: Message, agent: Agent | None, *, survey: bool = False
+) -> dict[str, Any]:
+    seen: dict[str, Any] = {
         "id": message.id,
         "kind": message.kind,
         "content": message.content,
-        "author": first_name(agent) if outgoing else gettext("You"),
+        "author": author_of(message, agent),
         "created_at": iso(message.created_at),
     }
+    # Flags only when set: an agent's reply carries exactly the fields it always did.
+    if message.automatic:
+        seen["automatic"] = True
+    if survey:
+        seen["csat"] = True
+    return seen

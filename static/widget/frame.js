@@ -4,6 +4,9 @@
  * follows replies over /widget/ws, reconnecting with ?since= after a drop. Customer text is
  * only ever set with textContent. Nothing about the conversation is posted to the host page:
  * it only learns "open", "close" and how many replies are unread.
+ *
+ * After each resolution it shows a rating row (1 to 5 stars and an optional comment) and
+ * posts the answer to /widget/{token}/csat (docs/concepts/csat.md).
  */
 (function () {
   "use strict";
@@ -28,6 +31,13 @@
   var composer = document.getElementById("composer");
   var input = composer.elements.namedItem("content");
   var notice = document.getElementById("notice");
+  var csat = document.getElementById("csat");
+  var csatStars = Array.prototype.slice.call(csat.querySelectorAll(".star"));
+  var csatMore = csat.querySelector(".csat-more");
+  var csatComment = csat.elements.namedItem("comment");
+  var csatError = document.getElementById("csat-error");
+  var csatThanks = document.getElementById("csat-thanks");
+  var csatRating = 0;
   var embedded = window.parent !== window;
   var timeFormat = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
     hour: "numeric",
@@ -107,7 +117,7 @@
     var stick = nearBottom();
     var previous = list.lastElementChild;
     var item = document.createElement("li");
-    item.className = "msg " + message.kind;
+    item.className = "msg " + message.kind + (message.automatic ? " automatic" : "");
     item.dataset.author = message.author;
     if (message.kind === "outgoing" && (!previous || previous.dataset.author !== message.author)) {
       var author = document.createElement("span");
@@ -128,8 +138,94 @@
       item.appendChild(time);
     }
     list.appendChild(item);
+    if (message.csat) askRating();
+    if (message.kind === "incoming") hideRating();
     if (stick || message.kind === "incoming") scrollDown();
     return true;
+  }
+
+  /* The rating row after a resolution. */
+
+  function showStars(rating) {
+    csatStars.forEach(function (star) {
+      var value = Number(star.dataset.rating);
+      star.classList.toggle("on", value <= rating);
+      star.setAttribute("aria-checked", value === rating ? "true" : "false");
+    });
+  }
+
+  function askRating() {
+    csatRating = 0;
+    showStars(0);
+    csatStars.forEach(function (star) {
+      star.disabled = false;
+    });
+    csatComment.value = "";
+    csatMore.hidden = true;
+    csatError.hidden = true;
+    csatThanks.hidden = true;
+    csat.hidden = false;
+    scrollDown();
+  }
+
+  function hideRating() {
+    csat.hidden = true;
+  }
+
+  function thank() {
+    csat.hidden = true;
+    csatThanks.textContent = csat.dataset.sThanks;
+    csatThanks.hidden = false;
+    scrollDown();
+  }
+
+  function showCsat(state) {
+    // On load: ask only when the latest resolution's survey is open and still unanswered.
+    if (state && state.open && state.rating === null) askRating();
+    else hideRating();
+  }
+
+  csatStars.forEach(function (star) {
+    star.addEventListener("click", function () {
+      csatRating = Number(star.dataset.rating);
+      showStars(csatRating);
+      csatMore.hidden = false;
+      csatComment.focus();
+    });
+  });
+
+  csat.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (!csatRating || csat.dataset.busy) return;
+    csat.dataset.busy = "1";
+    var button = csat.querySelector("button[type=submit]");
+    button.disabled = true;
+    csatError.hidden = true;
+    api("POST", "csat", { rating: csatRating, comment: csatComment.value })
+      .then(function (result) {
+        if (result.status === 200) {
+          thank();
+        } else if (result.status === 401) {
+          forget();
+          showNotice(result.data.error || strings.expired);
+        } else {
+          csatError.textContent = result.data.error || strings.error;
+          csatError.hidden = false;
+          if (result.status === 404 || result.status === 409) csatStars.forEach(disable);
+        }
+      })
+      .catch(function () {
+        csatError.textContent = strings.error;
+        csatError.hidden = false;
+      })
+      .finally(function () {
+        delete csat.dataset.busy;
+        button.disabled = false;
+      });
+  });
+
+  function disable(star) {
+    star.disabled = true;
   }
 
   function showPrechat() {
@@ -155,6 +251,7 @@
       if (result.status === 200) {
         if (result.data.visitor_token) saveToken(result.data.visitor_token);
         showChat(result.data.messages);
+        showCsat(result.data.csat);
         return true;
       }
       if (result.status === 401) forget();

@@ -1,0 +1,98 @@
+"""Sustained ingest: customer messages a second through `do_receive_inbound` on SQLite.
+
+The floor is a raw sqlite3 loop on the same kind of file with the same PRAGMAs (WAL,
+synchronous=NORMAL): one single-row INSERT and one commit per message, as the domain commits
+once per message. The mix is realistic: a third of the messages come from new customers (a
+contact, an identity and a conversation are created), the rest land in existing
+conversations; every message carries an external id, so the duplicate check runs too.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from inbox.accounts import do_create_inbox
+from inbox.bus import MemoryBus
+from inbox.conversations import InboundMessage, do_receive_inbound
+from inbox.db import Database, make_engine
+from inbox.migrate import upgrade
+
+
+@dataclass
+class Rate:
+    count: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.count / self.seconds if self.seconds else 0.0
+
+
+def inbound(inbox_id: int, n: int) -> InboundMessage:
+    # Every third message is a new customer; the others are one of the customers so far.
+    customer = n // 3 if n % 3 == 0 else (n * 7919) % max(1, n // 3 + 1)
+    return InboundMessage(
+        inbox_id=inbox_id,
+        identifier=f"customer-{customer}",
+        name=f"Customer {customer}",
+        email=f"customer{customer}@example.com",
+        content=f"Message {n}: my order {100_000 + n} has not arrived, can you check?",
+        external_id=f"ingest-{n}",
+    )
+
+
+def domain_rate(count: int, max_seconds: float) -> Rate:
+    with tempfile.TemporaryDirectory(prefix="handoff-bench-") as tmp:
+        db = Database(make_engine(f"sqlite:///{Path(tmp) / 'ingest.db'}"), MemoryBus())
+        upgrade(db.engine)
+        with db.session() as session:
+            inbox = do_create_inbox(session=session, name="Ingest", channel="api")
+            session.commit()
+            assert inbox.id is not None
+            inbox_id = inbox.id
+        messages = [inbound(inbox_id, n) for n in range(count)]
+        done = 0
+        start = time.perf_counter()
+        deadline = start + max_seconds
+        for message in messages:
+            with db.session() as session:
+                do_receive_inbound(session=session, inbound=message)
+            done += 1
+            if time.perf_counter() > deadline:
+                break
+        seconds = time.perf_counter() - start
+        db.engine.dispose()
+    return Rate(done, seconds)
+
+
+def raw_rate(count: int, max_seconds: float) -> Rate:
+    with tempfile.TemporaryDirectory(prefix="handoff-bench-") as tmp:
+        conn = sqlite3.connect(Path(tmp) / "raw.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute(
+            "CREATE TABLE message (id INTEGER PRIMARY KEY, conversation_id INTEGER NOT NULL, "
+            "content TEXT NOT NULL, external_id TEXT, created_at TEXT NOT NULL)"
+        )
+        done = 0
+        start = time.perf_counter()
+        deadline = start + max_seconds
+        for n in range(count):
+            conn.execute("BEGIN")
+            conn.execute(
+                "INSERT INTO message (conversation_id, content, external_id, created_at) "
+                "VALUES (?, ?, ?, datetime('now'))",
+                (n % 1000, f"Message {n}: my order has not arrived", f"ingest-{n}"),
+            )
+            conn.execute("COMMIT")
+            done += 1
+            if time.perf_counter() > deadline:
+                break
+        seconds = time.perf_counter() - start
+        conn.close()
+    return Rate(done, seconds)

@@ -1,0 +1,207 @@
+"""Keeping the customer informed (docs/concepts/escalation.md#what-the-customer-is-told).
+
+Automatic status updates leave through the conversation's own channel exactly like an agent's
+reply: an outgoing message, sent by the dispatcher after the commit (channels/dispatch.py), so
+every channel added later carries them without changes here. The text comes only from the
+policy's templates and a few whitelisted placeholders, never from notes or the brief, and the
+customer is never sent two updates closer together than `customer_updates.min_gap_minutes`.
+"""
+
+from __future__ import annotations
+
+import string
+from datetime import UTC, datetime, timedelta
+
+from babel.core import UnknownLocaleError
+from babel.dates import format_datetime
+from sqlmodel import Session, col, select
+
+from .access import audience_of
+from .calendar import in_business_hours
+from .clock import utcnow
+from .db import queue_event
+from .events import message_created
+from .models import (
+    Contact,
+    Conversation,
+    CustomerUpdate,
+    Delivery,
+    Escalation,
+    Inbox,
+    Message,
+    MessageKind,
+    Status,
+    Team,
+)
+from .policy import Policy
+from .policy_store import current_policy, default_policy
+
+FALLBACK_LANGUAGE = "en"
+
+
+def _languages(contact: Contact | None, inbox: Inbox | None) -> list[str]:
+    """Most wanted first: the contact's language (pt_br, then pt), the inbox's, then en."""
+    wanted: list[str] = []
+    inbox_language = (inbox.config if inbox else {}).get("language")
+    for code in (contact.language if contact else None, inbox_language):
+        if isinstance(code, str) and code.strip():
+            tag = code.strip().replace("-", "_").lower()
+            wanted += [tag, tag.split("_")[0]]
+    return [*dict.fromkeys(wanted), FALLBACK_LANGUAGE]
+
+
+def template_for(policy: Policy, kind: str, languages: list[str]) -> tuple[str, str] | None:
+    """(language, text) of the policy's template, the built-in one when the policy has none
+    for this kind; in the first language it is written in."""
+    written = policy.customer_updates.templates.get(kind) or (
+        default_policy().customer_updates.templates.get(kind) or {}
+    )
+    texts = {code.replace("-", "_").lower(): text for code, text in written.items()}
+    for code in languages:
+        if texts.get(code):
+            return code, texts[code]
+    return next(iter(texts.items()), None)
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    """Placeholders filled from `values` only (the policy allows nothing but plain names),
+    `{{` and `}}` read as braces: never str.format, which could reach attributes."""
+    out: list[str] = []
+    for literal, name, _spec, _conversion in string.Formatter().parse(template):
+        out.append(literal)
+        if name is not None:
+            out.append(values.get(name, ""))
+    return "".join(out)
+
+
+def eta(conversation: Conversation, policy: Policy, language: str, now: datetime) -> str:
+    """When the customer will hear from us at the latest: the resolution target when the SLA
+    set one, else the next periodic update."""
+    due = conversation.resolution_due_at
+    if due is None or _aware(due) <= now:
+        due = now + timedelta(minutes=policy.customer_updates.cadence_minutes)
+    try:
+        return format_datetime(_aware(due), "medium", tzinfo=UTC, locale=language) + " UTC"
+    except (ValueError, UnknownLocaleError):
+        return format_datetime(_aware(due), "medium", tzinfo=UTC, locale="en") + " UTC"
+
+
+def last_update_at(session: Session, conversation_id: int) -> datetime | None:
+    return session.exec(
+        select(CustomerUpdate.sent_at)
+        .where(CustomerUpdate.conversation_id == conversation_id)
+        .order_by(col(CustomerUpdate.sent_at).desc())
+    ).first()
+
+
+def send_customer_update(
+    session: Session,
+    conversation: Conversation,
+    kind: str,
+    now: datetime,
+    **placeholders: str,
+) -> Message | None:
+    """Within the caller's transaction: the update as an outgoing message, or None when it is
+    throttled or the policy has no text for it (then nothing at all is recorded)."""
+    assert conversation.id is not None
+    policy = current_policy(session)
+    last = last_update_at(session, conversation.id)
+    gap = timedelta(minutes=policy.customer_updates.min_gap_minutes)
+    if last is not None and now - _aware(last) < gap:
+        return None
+    contact = session.get(Contact, conversation.contact_id)
+    inbox = session.get(Inbox, conversation.inbox_id)
+    found = template_for(policy, kind, _languages(contact, inbox))
+    if found is None:
+        return None
+    language, template = found
+    values = {
+        "contact": contact.name if contact else "",
+        "conversation_id": str(conversation.id),
+        "eta": eta(conversation, policy, language, now),
+        **placeholders,
+    }
+    content = render(template, values).strip()
+    if not content:
+        return None
+    message = Message(
+        conversation_id=conversation.id,
+        inbox_id=conversation.inbox_id,
+        kind=MessageKind.outgoing,
+        content=content,
+        delivery=Delivery.pending,
+        automatic=True,
+        created_at=now,
+    )
+    session.add(message)
+    session.flush()
+    assert message.id is not None
+    session.add(
+        CustomerUpdate(
+            conversation_id=conversation.id, kind=kind, message_id=message.id, sent_at=now
+        )
+    )
+    # The same event as a reply: the dispatcher sends it, the widget shows it.
+    queue_event(
+        session,
+        message_created(
+            message_id=message.id,
+            conversation_id=conversation.id,
+            kind=message.kind,
+            audience=audience_of(conversation, customer=True),
+        ),
+    )
+    return message
+
+
+def do_send_customer_update(
+    *,
+    session: Session,
+    conversation: Conversation,
+    kind: str,
+    now: datetime | None = None,
+    **placeholders: str,
+) -> Message | None:
+    """Send one status update (throttled) and commit."""
+    message = send_customer_update(session, conversation, kind, now or utcnow(), **placeholders)
+    session.commit()
+    return message
+
+
+def do_periodic_updates(*, session: Session, now: datetime | None = None) -> list[int]:
+    """Tell every customer whose conversation is still escalated that work goes on, once per
+    `cadence_minutes` since their last update, and (when the policy says so) only in business
+    hours. Returns the ids of the messages sent; commits."""
+    now = now or utcnow()
+    policy = current_policy(session)
+    settings = policy.customer_updates
+    if settings.business_hours_only:
+        calendar = policy.calendar(settings.calendar) or next(iter(policy.calendars), None)
+        if calendar is not None and not in_business_hours(calendar, now):
+            return []
+    cadence = timedelta(minutes=settings.cadence_minutes)
+    rows = session.exec(
+        select(Conversation, Escalation)
+        .join(Escalation, col(Escalation.id) == col(Conversation.escalation_id))
+        .where(col(Conversation.status).in_((Status.open, Status.pending)))
+        .order_by(col(Conversation.id))
+    ).all()
+    sent: list[int] = []
+    for conversation, escalation in rows:
+        assert conversation.id is not None
+        since = last_update_at(session, conversation.id) or escalation.created_at
+        if now - _aware(since) < cadence:
+            continue
+        team = session.get(Team, escalation.to_team_id) if escalation.to_team_id else None
+        message = send_customer_update(
+            session, conversation, "periodic", now, team=team.name if team else ""
+        )
+        if message is not None and message.id is not None:
+            sent.append(message.id)
+    session.commit()
+    return sent
+
+
+def _aware(value: datetime) -> datetime:
+    # Times built by hand (tests, scripts) may be naive; every stored time is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

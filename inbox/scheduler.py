@@ -1,0 +1,147 @@
+"""The SLA timer loop (docs/concepts/sla.md#the-timer): sleeps until the next due moment, then
+runs what is due. No periodic sweep.
+
+A heap of (next_timer_at, conversation id), loaded from the database on start (so timers
+survive restarts), tells the loop how long to sleep. A change that moves a timer earlier
+publishes `conversation.timer` after its commit, which wakes the loop at once. Every few
+seconds the loop also asks the database for its earliest timer, to notice timers set by
+another process. The heap is only a hint: `ladder.run_due` reads the database and runs each
+stage exactly once, so a stale or doubled heap entry costs one empty look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+from datetime import datetime, timedelta
+
+import httpx
+from sqlmodel import col, func, select
+
+from .clock import Clock, SystemClock
+from .db import Database
+from .events import Event
+from .ladder import run_due
+from .models import Conversation
+from .notifiers.sender import run_alert_sender
+from .sla import TIMER_EVENT
+
+log = logging.getLogger("handoff.sla")
+
+# Longest sleep: how late a timer set by another process can be noticed.
+MAX_WAIT = timedelta(seconds=3)
+
+
+def _is_timer(event: Event) -> bool:
+    return event.type == TIMER_EVENT
+
+
+class SlaTimer:
+    def __init__(
+        self, db: Database, clock: Clock | None = None, max_wait: timedelta = MAX_WAIT
+    ) -> None:
+        self.db = db
+        self.clock = clock or SystemClock()
+        self.max_wait = max_wait
+        self.heap: list[tuple[datetime, int]] = []
+        self._queued: set[tuple[datetime, int]] = set()
+
+    def load(self) -> None:
+        """Every pending timer, from the database."""
+        with self.db.session() as session:
+            rows = session.exec(
+                select(Conversation.next_timer_at, Conversation.id).where(
+                    col(Conversation.next_timer_at).is_not(None)
+                )
+            ).all()
+        self._queued = {(at, i) for at, i in rows if at is not None and i is not None}
+        self.heap = list(self._queued)
+        heapq.heapify(self.heap)
+
+    def push(self, at: datetime, conversation_id: int) -> None:
+        if (at, conversation_id) not in self._queued:
+            self._queued.add((at, conversation_id))
+            heapq.heappush(self.heap, (at, conversation_id))
+
+    def earliest_in_database(self) -> None:
+        """Catch timers another process set: push the database's earliest."""
+        with self.db.session() as session:
+            row = session.exec(
+                select(func.min(Conversation.next_timer_at))
+            ).first()
+        if row is not None:
+            self.push(row, 0)
+
+    def next_at(self) -> datetime | None:
+        return self.heap[0][0] if self.heap else None
+
+    def run_due_now(self, now: datetime) -> list[str]:
+        """Pop what is due and run it; returns the stage keys that fired."""
+        if not self.heap or self.heap[0][0] > now:
+            return []
+        while self.heap and self.heap[0][0] <= now:
+            self._queued.discard(heapq.heappop(self.heap))
+        with self.db.session() as session:
+            fired = run_due(session, now)
+            # What the run scheduled next (retries included) goes back on the heap.
+            upcoming = session.exec(
+                select(func.min(Conversation.next_timer_at))
+            ).first()
+        if upcoming is not None:
+            self.push(upcoming, 0)
+        return fired
+
+    async def run(self) -> None:
+        sub = self.db.bus.subscribe(_is_timer)
+        try:
+            await asyncio.to_thread(self.load)
+            while True:
+                now = self.clock.now()
+                try:
+                    fired = await asyncio.to_thread(self.run_due_now, now)
+                    if fired:
+                        log.info("SLA stages fired: %s", ", ".join(fired))
+                except Exception:
+                    log.exception("SLA timer run failed; retrying")
+                    self.push(now + timedelta(seconds=5), 0)
+                await self._sleep(sub.queue)
+                if sub.overflowed:  # missed wake-ups: the database knows every timer
+                    while not sub.queue.empty():
+                        sub.queue.get_nowait()
+                    sub.overflowed = False
+                    await asyncio.to_thread(self.load)
+        finally:
+            self.db.bus.unsubscribe(sub)
+
+    async def _sleep(self, wakes: asyncio.Queue[Event]) -> None:
+        """Until the next timer, a wake-up event, or the bounded wait, whichever comes first."""
+        now = self.clock.now()
+        at = self.next_at()
+        wait = self.max_wait if at is None else min(self.max_wait, max(at - now, timedelta(0)))
+        if wait <= timedelta(0):
+            return
+        try:
+            event = await asyncio.wait_for(wakes.get(), wait.total_seconds())
+        except TimeoutError:
+            await asyncio.to_thread(self.earliest_in_database)
+            return
+        self.push(datetime.fromisoformat(event.data["at"]), int(event.data["conversation_id"]))
+        while not wakes.empty():
+            more = wakes.get_nowait()
+            self.push(datetime.fromisoformat(more.data["at"]), int(more.data["conversation_id"]))
+
+
+async def run_sla_timers(db: Database, http: httpx.AsyncClient, *, base_url: str) -> None:
+    """The timer loop and the alert sender, for the app's lifespan."""
+    timer = asyncio.create_task(SlaTimer(db).run(), name="sla-timer")
+    sender = asyncio.create_task(run_alert_sender(db, http, base_url=base_url), name="alerts")
+    try:
+        await asyncio.gather(timer, sender)
+    finally:
+        for task in (timer, sender):
+            task.cancel()
+        for task in (timer, sender):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
