@@ -13,7 +13,7 @@ import string
 from datetime import UTC, datetime, timedelta
 
 from babel.core import UnknownLocaleError
-from babel.dates import format_datetime
+from babel.dates import format_date, format_time
 from sqlmodel import Session, col, select
 
 from .access import audience_of
@@ -80,10 +80,17 @@ def eta(conversation: Conversation, policy: Policy, language: str, now: datetime
     due = conversation.resolution_due_at
     if due is None or _aware(due) <= now:
         due = now + timedelta(minutes=policy.customer_updates.cadence_minutes)
+    return _when(_aware(due).astimezone(UTC), language)
+
+
+def _when(at: datetime, language: str) -> str:
+    """A date and time in the customer's language, in UTC: we do not know their time zone."""
     try:
-        return format_datetime(_aware(due), "medium", tzinfo=UTC, locale=language) + " UTC"
+        day = format_date(at, "medium", locale=language)
+        clock = format_time(at, "short", tzinfo=UTC, locale=language)
     except (ValueError, UnknownLocaleError):
-        return format_datetime(_aware(due), "medium", tzinfo=UTC, locale="en") + " UTC"
+        return _when(at, FALLBACK_LANGUAGE) if language != FALLBACK_LANGUAGE else at.isoformat()
+    return f"{day}, {clock} UTC"
 
 
 def last_update_at(session: Session, conversation_id: int) -> datetime | None:

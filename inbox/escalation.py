@@ -286,7 +286,9 @@ def _escalate(
     assert escalation.id is not None
     conversation.escalation_id = escalation.id
     bounced_from = from_team if parent is not None else None
-    _move(session, conversation, target, actor=actor, reason=reason, now=now, bounced=bounced_from)
+    # A shortcut's label is the reason; the activity line need not say it twice.
+    said = "" if shortcut is not None and reason == shortcut.label else reason
+    _move(session, conversation, target, actor=actor, reason=said, now=now, bounced=bounced_from)
     if parent is None:
         _pin_brief(session, conversation, actor, format_brief(shortcut, brief), now)
     _mention_team(session, conversation, actor, target.team, escalation, now, bounced_from)

@@ -44,8 +44,8 @@ from .sla import (
     current_policy,
     due,
     fired_keys,
-    latest_escalation,
     ladder_stopped,
+    active_escalation,
     moments,
     next_timer,
 )
@@ -68,62 +68,80 @@ def run_due(session: Session, now: datetime) -> list[str]:
     done: set[int] = set()
     while True:
         batch = session.exec(
-            select(Conversation.id)
+            select(Conversation)
             .where(col(Conversation.next_timer_at) <= now)
             .order_by(col(Conversation.next_timer_at), col(Conversation.id))
             .limit(BATCH)
+            .execution_options(populate_existing=True)  # as committed, not as last seen
         ).all()
-        fresh = [i for i in batch if i is not None and i not in done]
-        for conversation_id in fresh:
-            fired += run_conversation(session, policy, conversation_id, now)
-            done.add(conversation_id)
+        fresh = [c for c in batch if c.id is not None and c.id not in done]
+        for conversation in fresh:
+            assert conversation.id is not None
+            fired += run_conversation(session, policy, conversation, now)
+            done.add(conversation.id)
         if len(batch) < BATCH or not fresh:
             return fired
 
 
 def run_conversation(
-    session: Session, policy: Policy, conversation_id: int, now: datetime
+    session: Session, policy: Policy, conversation: Conversation, now: datetime
 ) -> list[str]:
-    conversation = session.get(Conversation, conversation_id, populate_existing=True)
-    if conversation is None or conversation.next_timer_at is None:
-        return []
-    if conversation.next_timer_at > now:
+    """Run one conversation's due stages, each in its own transaction, then store its next
+    timer. The conversation was just read from the database."""
+    assert conversation.id is not None
+    conversation_id = conversation.id
+    if conversation.next_timer_at is None or conversation.next_timer_at > now:
         return []  # another process got here first
     fired = fired_keys(session, conversation_id)
-    escalation = latest_escalation(session, conversation_id)
     due_now = sorted(
-        (m for m in moments(session, policy, conversation, escalation) if m.at <= now),
+        (
+            m
+            for m in moments(
+                session, policy, conversation, active_escalation(session, conversation)
+            )
+            if m.at <= now and m.key not in fired
+        ),
         key=lambda m: m.at,
     )
     out: list[str] = []
     failed = False
     for moment in due_now:
-        if moment.key in fired:
-            continue
         try:
             if _run_stage(session, policy, conversation_id, moment, now):
                 out.append(moment.key)
+            fired.add(moment.key)  # ran here, or already elsewhere
         except Exception:
             session.rollback()
             log.exception("stage %s of conversation %s failed", moment.key, conversation_id)
             failed = True
             break
-    _reschedule(session, policy, conversation_id, now, failed=failed)
+    _reschedule(session, policy, conversation_id, now, fired, failed=failed)
     return out
 
 
 def _reschedule(
-    session: Session, policy: Policy, conversation_id: int, now: datetime, *, failed: bool
+    session: Session,
+    policy: Policy,
+    conversation_id: int,
+    now: datetime,
+    fired: set[str],
+    *,
+    failed: bool,
 ) -> None:
-    conversation = session.get(
-        Conversation, conversation_id, populate_existing=True, with_for_update=True
-    )
+    conversation = session.get(Conversation, conversation_id)
     if conversation is None:
         return
-    at = next_timer(session, policy, conversation, now, after_run=True)
+    at = next_timer(session, policy, conversation, now, after_run=True, fired=fired)
     if failed or (at is not None and at <= now):
         # Something could not be done just now: look again shortly, without spinning.
         at = now + RETRY if at is None or at <= now else min(at, now + RETRY)
+    # A change committed meanwhile may have set an earlier timer (a new escalation's bounce):
+    # keep it. An early timer costs one empty look; a lost one, a missed stage.
+    stored = session.exec(
+        select(Conversation.next_timer_at).where(Conversation.id == conversation_id)
+    ).first()
+    if stored is not None and stored > now and (at is None or stored < at):
+        at = stored
     conversation.next_timer_at = at
     session.add(conversation)
     session.commit()
@@ -151,7 +169,9 @@ def _run_stage(
     for escalate in (True, False):
         conversation = session.get(Conversation, conversation_id)
         assert conversation is not None
-        if moment.kind == "ladder" and ladder_stopped(latest_escalation(session, conversation_id)):
+        if moment.kind == "ladder" and ladder_stopped(
+            active_escalation(session, conversation, fresh=True)
+        ):
             return False  # accepted meanwhile
         run = SlaStageRun(
             conversation_id=conversation_id,
@@ -270,20 +290,22 @@ def _ladder_stage(
     """Alert the people the stage names, notify the Handoff agents among them, and escalate
     when the stage says so: all in the stage's transaction."""
     assert conversation.id is not None
-    latest = latest_escalation(session, conversation.id)
-    waiting = latest if latest is not None and latest.status == EscalationStatus.open else None
+    current = active_escalation(session, conversation)
+    waiting = current if current is not None and current.status == EscalationStatus.open else None
     summary = f"SLA ladder stage “{stage.name}”: {_reason(conversation, stage, now)}."
     lines = [
         f"{stage.name}: conversation #{conversation.id} ({_contact_name(session, conversation)})",
         _reason(conversation, stage, now),
     ]
+    people = policy.people_for(stage.notify)
+    if people:
+        lines.append("For: " + ", ".join(f"{p.name} ({p.role.replace('_', ' ')})" for p in people))
     if waiting is not None and (brief := _brief_summary(waiting)):
         lines.append(f"Brief: {brief}")
     going_up = stage.escalate_tiers and escalate
     if going_up:
         lines.append(f"Escalating {stage.escalate_tiers} tier(s) up.")
     text = "\n".join(lines)
-    people = policy.people_for(stage.notify)
     agents = _agents_to_notify(session, conversation, stage, [p.email for p in people if p.email])
     for agent_id in agents:
         notify(
@@ -373,9 +395,7 @@ def _agents_to_notify(
         wanted = [e.lower() for e in emails]
         ids.update(
             i
-            for i in session.exec(
-                select(Agent.id).where(col(Agent.email).in_(wanted))
-            ).all()
+            for i in session.exec(select(Agent.id).where(col(Agent.email).in_(wanted))).all()
             if i is not None
         )
     return sorted(ids)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, func
+from sqlalchemy import ColumnElement, event, func
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, select
@@ -26,7 +26,7 @@ from .conversations import _activity, notify
 from .db import queue_event
 from .events import conversation_changed
 from .models import Agent, Conversation, Escalation, Membership, Shortcut, Status, Team
-from .policy import Policy, RoutingMethod
+from .policy import RoutingMethod
 from .policy_store import current_policy
 
 # A conversation is routed when one of these changes leaves it in a team without an assignee.
@@ -139,11 +139,10 @@ def required_skill(session: Session, conversation: Conversation, team: Team) -> 
             shortcut = session.get(Shortcut, escalation.shortcut_id)
             if shortcut is not None and isinstance(shortcut.target.get("skill"), str):
                 return str(shortcut.target["skill"])
-    policy: Policy = current_policy(session)
     return next(
         (
             row.skill
-            for row in policy.matrix
+            for row in current_policy(session).matrix
             if row.skill and row.tiers.get(conversation.tier) == team.name
         ),
         None,
@@ -259,17 +258,17 @@ def assign_routed(
 # --- The queue
 
 
-def _queued(team_id: int) -> Any:
-    return (
-        select(Conversation)
-        .where(
-            Conversation.team_id == team_id,
-            col(Conversation.queued_at).is_not(None),
-            col(Conversation.assignee_id).is_(None),
-            Conversation.status != Status.resolved,
-        )
-        .order_by(col(Conversation.queued_at), col(Conversation.id))
-    )
+def _waiting_in(team_id: int) -> list[ColumnElement[bool]]:
+    """Where a team's queue is: queued, still unassigned, not resolved."""
+    return [
+        col(Conversation.team_id) == team_id,
+        col(Conversation.queued_at).is_not(None),
+        col(Conversation.assignee_id).is_(None),
+        col(Conversation.status) != Status.resolved,
+    ]
+
+
+IN_LINE = (col(Conversation.queued_at), col(Conversation.id))
 
 
 def queue_position(session: Session, conversation: Conversation) -> int:
@@ -284,10 +283,7 @@ def queue_position(session: Session, conversation: Conversation) -> int:
         select(func.count())
         .select_from(Conversation)
         .where(
-            Conversation.team_id == conversation.team_id,
-            col(Conversation.queued_at).is_not(None),
-            col(Conversation.assignee_id).is_(None),
-            Conversation.status != Status.resolved,
+            *_waiting_in(conversation.team_id),
             (col(Conversation.queued_at) < conversation.queued_at)
             | (
                 (col(Conversation.queued_at) == conversation.queued_at)
@@ -307,9 +303,11 @@ def queue_positions(session: Session, conversations: list[Conversation]) -> dict
     }
     positions: dict[int, int] = {}
     for team_id in waiting:
-        ids = session.exec(_queued(team_id).with_only_columns(col(Conversation.id))).all()
-        positions.update({conversation_id: i for i, conversation_id in enumerate(ids, 1)})
-    return {c.id: positions[c.id] for c in conversations if c.id in positions}
+        ids = session.exec(
+            select(Conversation.id).where(*_waiting_in(team_id)).order_by(*IN_LINE)
+        ).all()
+        positions.update({id_: i for i, id_ in enumerate(ids, 1) if id_ is not None})
+    return {c.id: positions[c.id] for c in conversations if c.id is not None and c.id in positions}
 
 
 def drain_queue(session: Session, team: Team, now: datetime) -> list[int]:
@@ -320,7 +318,11 @@ def drain_queue(session: Session, team: Team, now: datetime) -> list[int]:
     assigned: list[int] = []
     # Other processes draining the same queue skip the rows this one holds (PostgreSQL).
     waiting = session.exec(
-        _queued(team.id).limit(DRAIN_LIMIT).with_for_update(skip_locked=True)
+        select(Conversation)
+        .where(*_waiting_in(team.id))
+        .order_by(*IN_LINE)
+        .limit(DRAIN_LIMIT)
+        .with_for_update(skip_locked=True)
     ).all()
     for conversation in waiting:
         skill = required_skill(session, conversation, team) if method == "skills" else None

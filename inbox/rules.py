@@ -346,7 +346,9 @@ def _age_alerts(session: Session, policy: Policy, escalation: Escalation, days: 
     )
     targets = [
         p.slack for p in policy.people if p.role == ESCALATION_MANAGER and p.slack is not None
-    ] or [policy.notifiers.slack.channel or ""]
+    ]
+    if not targets and policy.notifiers.slack.channel:
+        targets = [policy.notifiers.slack.channel]
     for target in targets:
         session.add(
             Alert(

@@ -68,9 +68,7 @@ class SlaTimer:
     def earliest_in_database(self) -> None:
         """Catch timers another process set: push the database's earliest."""
         with self.db.session() as session:
-            row = session.exec(
-                select(func.min(Conversation.next_timer_at))
-            ).first()
+            row = session.exec(select(func.min(Conversation.next_timer_at))).first()
         if row is not None:
             self.push(row, 0)
 
@@ -86,9 +84,7 @@ class SlaTimer:
         with self.db.session() as session:
             fired = run_due(session, now)
             # What the run scheduled next (retries included) goes back on the heap.
-            upcoming = session.exec(
-                select(func.min(Conversation.next_timer_at))
-            ).first()
+            upcoming = session.exec(select(func.min(Conversation.next_timer_at))).first()
         if upcoming is not None:
             self.push(upcoming, 0)
         return fired

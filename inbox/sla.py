@@ -33,7 +33,7 @@ from .models import (
 )
 from .policy import Calendar, Policy, SlaPolicy, Stage
 
-__all__ = ["in_business_hours", "on_change", "current_policy", "moments", "next_timer"]
+__all__ = ["current_policy", "in_business_hours", "moments", "next_timer", "on_change"]
 
 Target = Literal["first_response", "next_response", "resolution"]
 TARGETS: tuple[Target, ...] = ("first_response", "next_response", "resolution")
@@ -276,17 +276,18 @@ def _ms(at: datetime | None) -> int:
     return int(at.timestamp() * 1000) if at else 0
 
 
-def latest_escalation(session: Session, conversation_id: int) -> Escalation | None:
-    return session.exec(
-        select(Escalation)
-        .where(Escalation.conversation_id == conversation_id)
-        .order_by(col(Escalation.id).desc())
-        .limit(1)
-    ).first()
+def active_escalation(
+    session: Session, conversation: Conversation, *, fresh: bool = False
+) -> Escalation | None:
+    """The conversation's current escalation (open or accepted; the escalation module clears
+    the link when the conversation is resolved). `fresh` reads it again from the database."""
+    if conversation.escalation_id is None:
+        return None
+    return session.get(Escalation, conversation.escalation_id, populate_existing=fresh)
 
 
 def ladder_stopped(escalation: Escalation | None) -> bool:
-    """Someone accepted the latest escalation: later ladder stages do not run."""
+    """Someone accepted the current escalation: later ladder stages do not run."""
     return escalation is not None and escalation.status in LADDER_STOPPED
 
 
@@ -347,16 +348,19 @@ def next_timer(
     now: datetime,
     *,
     after_run: bool = False,
+    fired: set[str] | None = None,
 ) -> datetime | None:
     """The earliest moment not yet acted on (past ones too: the loop catches up on them).
 
     `after_run`: the loop has just asked for due bounces; one still waiting is looked at
     again in a little while rather than at once, so a refusal cannot spin the loop.
+    `fired`: the stage keys already run, when the caller has them.
     """
     if conversation.status == Status.resolved or conversation.id is None:
         return None
-    escalation = latest_escalation(session, conversation.id)
-    fired = fired_keys(session, conversation.id)
+    escalation = active_escalation(session, conversation)
+    if fired is None:
+        fired = fired_keys(session, conversation.id)
     candidates = [
         m.at for m in moments(session, policy, conversation, escalation) if m.key not in fired
     ]

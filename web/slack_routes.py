@@ -72,7 +72,11 @@ async def _update(settings: SlackSettings, payload: dict[str, Any], note: str) -
     blocks = accepted_blocks(list(message.get("blocks") or []), note)
     try:
         await update_message(
-            settings, channel=channel, ts=ts, text=f"{message.get('text', '')}\n{note}", blocks=blocks
+            settings,
+            channel=channel,
+            ts=ts,
+            text=f"{message.get('text', '')}\n{note}",
+            blocks=blocks,
         )
     except NotifierError as exc:
         log.warning("could not update the Slack message: %s", exc)

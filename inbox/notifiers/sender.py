@@ -115,7 +115,9 @@ async def deliver(out: Outgoing, http: httpx.AsyncClient) -> str:
     raise NotifierError(f"no way to send an alert by {out.channel!r}")
 
 
-async def send_alert(db: Database, http: httpx.AsyncClient, alert_id: int, *, base_url: str) -> None:
+async def send_alert(
+    db: Database, http: httpx.AsyncClient, alert_id: int, *, base_url: str
+) -> None:
     out = _load(db, alert_id, base_url)
     if out is None:
         return

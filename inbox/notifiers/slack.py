@@ -67,7 +67,9 @@ def accepted_blocks(blocks: list[Block], note: str) -> list[Block]:
     return [*kept, {"type": "context", "elements": [{"type": "mrkdwn", "text": escape(note)}]}]
 
 
-async def post_message(settings: SlackSettings, *, channel: str, text: str, blocks: list[Block]) -> str:
+async def post_message(
+    settings: SlackSettings, *, channel: str, text: str, blocks: list[Block]
+) -> str:
     """chat.postMessage; returns the message's ts."""
     try:
         response = await client(settings).chat_postMessage(

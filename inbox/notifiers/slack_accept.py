@@ -72,7 +72,9 @@ def do_accept_from_slack(
     if escalation is None:
         raise NotFound("No such escalation")
     if escalation.status != EscalationStatus.open:
-        holder = session.get(Agent, escalation.accepted_by_id) if escalation.accepted_by_id else None
+        holder = (
+            session.get(Agent, escalation.accepted_by_id) if escalation.accepted_by_id else None
+        )
         return SlackAcceptance(escalation, holder, accepted_now=False)
     policy = current_policy(session)
     agent = agent_for_slack_user(session, policy, slack_user_id)

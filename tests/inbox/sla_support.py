@@ -36,8 +36,8 @@ STANDARD: dict[str, Any] = {
 }
 
 
-def warsaw(*args: int) -> datetime:
-    return datetime(*args, tzinfo=WARSAW)  # type: ignore[misc]
+def warsaw(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=WARSAW)
 
 
 def use_policy(session: Session, **sections: Any) -> Policy:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 from inbox.calendar import (
     add_business_minutes,
@@ -12,7 +11,8 @@ from inbox.calendar import (
 )
 from inbox.policy import Calendar
 
-WARSAW = ZoneInfo("Europe/Warsaw")
+from .sla_support import warsaw
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
 
 
@@ -21,10 +21,6 @@ def office(*periods: tuple[str, str], **extra: object) -> Calendar:
     return Calendar.model_validate(
         {"name": "Office", "timezone": "Europe/Warsaw", "hours": hours, **extra}
     )
-
-
-def warsaw(*args: int) -> datetime:
-    return datetime(*args, tzinfo=WARSAW)  # type: ignore[misc]
 
 
 def test_without_a_calendar_every_minute_counts() -> None:
@@ -79,9 +75,10 @@ def test_extra_holidays_are_closed_too() -> None:
     closed = office(holidays=["2026-12-24"])
     due = add_business_minutes(closed, warsaw(2026, 12, 23, 16, 0), 120)
     assert due == warsaw(2026, 12, 25, 10, 0)
-    assert business_minutes_between(
-        closed, warsaw(2026, 12, 23, 17, 0), warsaw(2026, 12, 25, 9, 0)
-    ) == 0
+    assert (
+        business_minutes_between(closed, warsaw(2026, 12, 23, 17, 0), warsaw(2026, 12, 25, 9, 0))
+        == 0
+    )
 
 
 def test_office_hours_keep_their_length_across_daylight_saving_changes() -> None:
@@ -106,12 +103,12 @@ def test_a_round_the_clock_calendar_has_a_23_hour_day_in_spring() -> None:
     due = add_business_minutes(always, start, 24 * 60)
     # 24 real hours later, which the wall clock reads as 13:00.
     assert due == warsaw(2026, 3, 29, 13, 0)
-    assert business_minutes_between(always, warsaw(2026, 3, 29, 0, 0), warsaw(2026, 3, 30, 0, 0)) == (
-        23 * 60
-    )
-    assert business_minutes_between(always, warsaw(2026, 10, 25, 0, 0), warsaw(2026, 10, 26, 0, 0)) == (
-        25 * 60
-    )
+    assert business_minutes_between(
+        always, warsaw(2026, 3, 29, 0, 0), warsaw(2026, 3, 30, 0, 0)
+    ) == (23 * 60)
+    assert business_minutes_between(
+        always, warsaw(2026, 10, 25, 0, 0), warsaw(2026, 10, 26, 0, 0)
+    ) == (25 * 60)
 
 
 def test_periods_on_both_sides_of_midnight_join_up() -> None:

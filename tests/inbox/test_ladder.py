@@ -36,10 +36,20 @@ PEOPLE: list[dict[str, Any]] = [
         "phone": "+48600100300",
         "slack": "U0MARIA",
     },
-    {"name": "Jan Kowalczyk", "role": "director", "email": "jan@example.com", "phone": "+48600100400"},
+    {
+        "name": "Jan Kowalczyk",
+        "role": "director",
+        "email": "jan@example.com",
+        "phone": "+48600100400",
+    },
 ]
 LADDER: list[dict[str, Any]] = [
-    {"name": "Team lead at breach", "at": "breach", "notify": ["team_lead"], "channels": ["slack", "email"]},
+    {
+        "name": "Team lead at breach",
+        "at": "breach",
+        "notify": ["team_lead"],
+        "channels": ["slack", "email"],
+    },
     {
         "name": "Manager at 24 hours",
         "after_hours": 24,
@@ -87,9 +97,7 @@ def stage(fired: list[str], name: str) -> str:
 
 
 def alerts_of(session: Session, key: str) -> list[tuple[str, str, int | None]]:
-    rows = session.exec(
-        select(Alert).where(Alert.stage_key == key).order_by(col(Alert.id))
-    ).all()
+    rows = session.exec(select(Alert).where(Alert.stage_key == key).order_by(col(Alert.id))).all()
     return [(a.channel, a.target, a.escalation_id) for a in rows]
 
 
@@ -147,9 +155,7 @@ def test_every_stage_runs_once_even_called_twice_and_across_a_restart(
     counts = keys_by_stage(session)
     assert set(counts.values()) == {1}
     assert {breach, manager, director} <= set(counts)
-    ladder_audit = session.exec(
-        select(AuditEntry).where(AuditEntry.action == "sla.ladder")
-    ).all()
+    ladder_audit = session.exec(select(AuditEntry).where(AuditEntry.action == "sla.ladder")).all()
     assert sorted(e.details["stage"] for e in ladder_audit) == [
         "Director at 48 hours",
         "Manager at 24 hours",
@@ -179,12 +185,15 @@ def test_an_escalation_nobody_accepts_bounces_on_time(session: Session) -> None:
     assert reload(session, c).next_timer_at == first.bounce_due_at
     assert first.bounce_due_at == MONDAY + timedelta(hours=24, minutes=30)
     run_due(session, MONDAY + timedelta(hours=24, minutes=29))
-    assert reload(session, first).status == "open"
+    session.refresh(first)
+    assert first.status == "open"
     run_due(session, MONDAY + timedelta(hours=24, minutes=30))
     session.refresh(first)
     assert first.status == "bounced"
     tiers = session.exec(
-        select(Escalation.to_tier).where(Escalation.conversation_id == c.id).order_by(col(Escalation.id))
+        select(Escalation.to_tier)
+        .where(Escalation.conversation_id == c.id)
+        .order_by(col(Escalation.id))
     ).all()
     assert tiers == [2, 3]
 

@@ -83,7 +83,9 @@ def slack_api(path: str, headers: dict[str, str], body: bytes) -> tuple[int, byt
     data = json.loads(body)
     if not data.get("channel") or not data.get("blocks"):
         return 200, b'{"ok": false, "error": "no_text"}'
-    return 200, json.dumps({"ok": True, "channel": data["channel"], "ts": "1763280000.000100"}).encode()
+    return 200, json.dumps(
+        {"ok": True, "channel": data["channel"], "ts": "1763280000.000100"}
+    ).encode()
 
 
 def twilio_api(path: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
@@ -113,7 +115,14 @@ def notifiers(slack: StandIn, twilio: StandIn, smtp_port: int) -> dict[str, Any]
 
 
 def breach_ladder(channels: list[str]) -> list[dict[str, Any]]:
-    return [{"name": "Team lead at breach", "at": "breach", "notify": ["team_lead"], "channels": channels}]
+    return [
+        {
+            "name": "Team lead at breach",
+            "at": "breach",
+            "notify": ["team_lead"],
+            "channels": channels,
+        }
+    ]
 
 
 async def send_pending(db: Database) -> None:
@@ -169,7 +178,11 @@ async def test_a_ladder_stage_reaches_slack_email_and_sms_in_each_providers_shap
     assert link in form["Body"][0]
 
     alerts = stored_alerts(session)
-    assert {k: a.status for k, a in alerts.items()} == {"slack": "sent", "email": "sent", "sms": "sent"}
+    assert {k: a.status for k, a in alerts.items()} == {
+        "slack": "sent",
+        "email": "sent",
+        "sms": "sent",
+    }
     assert alerts["slack"].external_ref == "1763280000.000100"
     assert alerts["sms"].external_ref == "SM0000000000000001"
     assert alerts["email"].external_ref and "@handoff.example.com" in alerts["email"].external_ref
@@ -183,7 +196,13 @@ async def test_an_escalation_posts_to_the_policy_channel_with_accept_and_open_bu
         w = build_world(session)
         use_policy(
             session,
-            notifiers={"slack": {"channel": "C0ESCALATE", "bot_token": SLACK_TOKEN, "api_base": f"{slack.url}/api/"}},
+            notifiers={
+                "slack": {
+                    "channel": "C0ESCALATE",
+                    "bot_token": SLACK_TOKEN,
+                    "api_base": f"{slack.url}/api/",
+                }
+            },
         )
         c = writes(session, w.webchat, MONDAY, team=w.support).conversation
         escalation = do_escalate(
@@ -211,13 +230,19 @@ async def test_a_refused_or_unconfigured_send_is_marked_failed_with_the_reason(
     session: Session, db: Database
 ) -> None:
     with standin_server() as slack, smtp_sink() as (_, port):
-        slack.check = lambda path, headers, body: (200, b'{"ok": false, "error": "channel_not_found"}')
+        slack.check = lambda path, headers, body: (
+            200,
+            b'{"ok": false, "error": "channel_not_found"}',
+        )
         w = build_world(session)
         use_policy(
             session,
             people=[KASIA],
             ladder=breach_ladder(["slack", "sms"]),
-            notifiers={"slack": {"bot_token": SLACK_TOKEN, "api_base": f"{slack.url}/api/"}, "smtp_port": port},
+            notifiers={
+                "slack": {"bot_token": SLACK_TOKEN, "api_base": f"{slack.url}/api/"},
+                "smtp_port": port,
+            },
         )
         writes(session, w.webchat, MONDAY, team=w.support)
         run_due(session, MONDAY + timedelta(hours=1))
@@ -229,7 +254,9 @@ async def test_a_refused_or_unconfigured_send_is_marked_failed_with_the_reason(
     assert alerts["sms"].error is not None and "twilio_account_sid" in alerts["sms"].error
 
 
-async def test_the_sender_sends_as_soon_as_the_stage_commits(session: Session, db: Database) -> None:
+async def test_the_sender_sends_as_soon_as_the_stage_commits(
+    session: Session, db: Database
+) -> None:
     with standin_server() as slack:
         slack.check = slack_api
         w = build_world(session)

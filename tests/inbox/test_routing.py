@@ -89,9 +89,7 @@ def lines(session: Session, conversation: Conversation) -> list[str]:
     return list(
         session.exec(
             select(Message.content)
-            .where(
-                Message.conversation_id == conversation.id, Message.kind == MessageKind.activity
-            )
+            .where(Message.conversation_id == conversation.id, Message.kind == MessageKind.activity)
             .order_by(col(Message.id))
         ).all()
     )
@@ -104,9 +102,7 @@ def assignee(session: Session, conversation: Conversation) -> int | None:
 
 def test_round_robin_is_fair_over_nine_conversations(session: Session) -> None:
     f = floor(session, "round_robin")
-    got = [
-        arrives(session, f, f"c{i}", T0 + timedelta(minutes=i)).assignee_id for i in range(9)
-    ]
+    got = [arrives(session, f, f"c{i}", T0 + timedelta(minutes=i)).assignee_id for i in range(9)]
     expected = [f.ivan.id, f.ingrid.id, f.lukasz.id] * 3
     assert got == expected
     assert Counter(got) == {f.ivan.id: 3, f.ingrid.id: 3, f.lukasz.id: 3}
@@ -186,7 +182,10 @@ def test_skills_routing_needs_the_matrix_skill(session: Session) -> None:
 def test_direct_routing_keeps_the_customers_choice_and_takes_turns(session: Session) -> None:
     f = floor(session, "round_robin", routing={"Billing": "direct"})
     bob2 = do_create_agent(
-        session=session, email="bea@example.com", name="Bea Stone", team_ids=[f.world.billing.id or 0]
+        session=session,
+        email="bea@example.com",
+        name="Bea Stone",
+        team_ids=[f.world.billing.id or 0],
     )
     session.commit()
     first = arrives(session, f, "a", T0, team=f.world.billing)

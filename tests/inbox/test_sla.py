@@ -39,7 +39,13 @@ def test_a_reply_settles_the_first_response_and_each_customer_message_owes_a_nex
     w = build_world(session)
     use_policy(session)
     c = writes(session, w.webchat, warsaw(2026, 11, 16, 9, 0)).conversation
-    do_reply(session=session, conversation=c, agent=w.dana, content="Looking", now=warsaw(2026, 11, 16, 9, 20))
+    do_reply(
+        session=session,
+        conversation=c,
+        agent=w.dana,
+        content="Looking",
+        now=warsaw(2026, 11, 16, 9, 20),
+    )
     assert c.first_response_due_at is None and c.next_response_due_at is None
     writes(session, w.webchat, warsaw(2026, 11, 16, 11, 30), "Any news?")
     c = reload(session, c)
@@ -48,7 +54,13 @@ def test_a_reply_settles_the_first_response_and_each_customer_message_owes_a_nex
     writes(session, w.webchat, warsaw(2026, 11, 16, 11, 45), "Hello?")
     c = reload(session, c)
     assert c.next_response_due_at == warsaw(2026, 11, 16, 14, 30), "counts from the first"
-    do_reply(session=session, conversation=c, agent=w.dana, content="Found it", now=warsaw(2026, 11, 16, 12, 10))
+    do_reply(
+        session=session,
+        conversation=c,
+        agent=w.dana,
+        content="Found it",
+        now=warsaw(2026, 11, 16, 12, 10),
+    )
     assert c.next_response_due_at is None
     assert c.resolution_due_at == warsaw(2026, 11, 17, 10, 0)
 
@@ -61,7 +73,13 @@ def test_pending_and_snoozed_pause_the_clock_and_resuming_pushes_every_due_time(
     c = writes(session, w.webchat, warsaw(2026, 11, 16, 10, 0)).conversation
     assert c.first_response_due_at == warsaw(2026, 11, 16, 11, 0)
     assert c.resolution_due_at == warsaw(2026, 11, 17, 11, 0)
-    do_set_status(session=session, conversation=c, status="pending", actor=w.dana, now=warsaw(2026, 11, 16, 10, 30))
+    do_set_status(
+        session=session,
+        conversation=c,
+        status="pending",
+        actor=w.dana,
+        now=warsaw(2026, 11, 16, 10, 30),
+    )
     assert c.sla_paused_at == warsaw(2026, 11, 16, 10, 30)
     assert c.next_timer_at is None and c.sla_warn_at is None, "nothing fires while paused"
     # The customer answers at 14:00: 150 business minutes were paused (lunch excluded).
@@ -88,8 +106,20 @@ def test_a_pause_after_the_breach_leaves_the_target_breached(session: Session) -
     w = build_world(session)
     use_policy(session)
     c = writes(session, w.webchat, warsaw(2026, 11, 16, 9, 0)).conversation
-    do_set_status(session=session, conversation=c, status="pending", actor=w.dana, now=warsaw(2026, 11, 16, 10, 30))
-    do_set_status(session=session, conversation=c, status="open", actor=w.dana, now=warsaw(2026, 11, 16, 15, 0))
+    do_set_status(
+        session=session,
+        conversation=c,
+        status="pending",
+        actor=w.dana,
+        now=warsaw(2026, 11, 16, 10, 30),
+    )
+    do_set_status(
+        session=session,
+        conversation=c,
+        status="open",
+        actor=w.dana,
+        now=warsaw(2026, 11, 16, 15, 0),
+    )
     assert c.first_response_due_at == warsaw(2026, 11, 16, 10, 0)
 
 
@@ -99,12 +129,24 @@ def test_a_higher_priority_picks_the_tighter_policy_and_keeps_the_time_already_s
     w = build_world(session)
     use_policy(session)
     c = writes(session, w.webchat, warsaw(2026, 11, 16, 10, 0)).conversation
-    do_set_priority(session=session, conversation=c, priority="urgent", actor=w.dana, now=warsaw(2026, 11, 16, 10, 10))
+    do_set_priority(
+        session=session,
+        conversation=c,
+        priority="urgent",
+        actor=w.dana,
+        now=warsaw(2026, 11, 16, 10, 10),
+    )
     assert c.sla_policy == "Urgent"
     assert c.first_response_due_at == warsaw(2026, 11, 16, 10, 15)
     # Two business hours from 10:00 end at the lunch break, not after it.
     assert c.resolution_due_at == warsaw(2026, 11, 16, 12, 0)
-    do_set_priority(session=session, conversation=c, priority="normal", actor=w.dana, now=warsaw(2026, 11, 16, 10, 11))
+    do_set_priority(
+        session=session,
+        conversation=c,
+        priority="normal",
+        actor=w.dana,
+        now=warsaw(2026, 11, 16, 10, 11),
+    )
     assert c.first_response_due_at == warsaw(2026, 11, 16, 11, 0)
 
 
@@ -112,9 +154,25 @@ def test_resolving_clears_the_clock_and_a_reopen_starts_a_new_cycle(session: Ses
     w = build_world(session)
     use_policy(session)
     c = writes(session, w.webchat, warsaw(2026, 11, 16, 10, 0)).conversation
-    do_reply(session=session, conversation=c, agent=w.dana, content="Done", now=warsaw(2026, 11, 16, 10, 5))
-    do_set_status(session=session, conversation=c, status="resolved", actor=w.dana, now=warsaw(2026, 11, 16, 10, 30))
-    assert (c.first_response_due_at, c.next_response_due_at, c.resolution_due_at) == (None, None, None)
+    do_reply(
+        session=session,
+        conversation=c,
+        agent=w.dana,
+        content="Done",
+        now=warsaw(2026, 11, 16, 10, 5),
+    )
+    do_set_status(
+        session=session,
+        conversation=c,
+        status="resolved",
+        actor=w.dana,
+        now=warsaw(2026, 11, 16, 10, 30),
+    )
+    assert (c.first_response_due_at, c.next_response_due_at, c.resolution_due_at) == (
+        None,
+        None,
+        None,
+    )
     assert c.next_timer_at is None and c.sla_warn_at is None
     c = writes(session, w.webchat, warsaw(2026, 11, 17, 10, 0), "It broke again").conversation
     assert c.reopen_count == 1
@@ -177,7 +235,11 @@ def test_the_list_shows_a_countdown_to_the_next_due_time(
 ) -> None:
     with db.session() as session:
         w = build_world(session)
-        use_policy(session, calendars=[], sla=[{"name": "Round the clock", "targets": {"first_response": 30}}])
+        use_policy(
+            session,
+            calendars=[],
+            sla=[{"name": "Round the clock", "targets": {"first_response": 30}}],
+        )
         now = utcnow()
         c = writes(session, w.webchat, now, team=w.support).conversation
         due = c.first_response_due_at

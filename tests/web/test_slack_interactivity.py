@@ -69,7 +69,11 @@ def escalated(session: Session, slack: StandIn) -> tuple[World, Escalation]:
 def block_actions(escalation_id: int, user_id: str, user_name: str) -> dict[str, Any]:
     """What Slack sends when someone presses the Accept button (type block_actions)."""
     blocks = [
-        {"type": "section", "block_id": "s1", "text": {"type": "mrkdwn", "text": "Conversation #1"}},
+        {
+            "type": "section",
+            "block_id": "s1",
+            "text": {"type": "mrkdwn", "text": "Conversation #1"},
+        },
         {
             "type": "actions",
             "block_id": "handoff_actions",
@@ -117,7 +121,9 @@ def block_actions(escalation_id: int, user_id: str, user_name: str) -> dict[str,
     }
 
 
-def signed(payload: dict[str, Any], *, secret: str = SECRET, at: int | None = None) -> tuple[bytes, dict[str, str]]:
+def signed(
+    payload: dict[str, Any], *, secret: str = SECRET, at: int | None = None
+) -> tuple[bytes, dict[str, str]]:
     body = urlencode({"payload": json.dumps(payload)}).encode()
     timestamp = str(at if at is not None else int(time.time()))
     digest = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
@@ -161,7 +167,10 @@ def test_someone_handoff_does_not_know_accepts_as_the_team_lead_and_is_recorded(
         session.add(lead)
         session.commit()
     body, headers = signed(block_actions(escalation.id or 0, "U0STRANGER", "night.shift"))
-    assert app_client.post("/webhooks/slack/interactive", content=body, headers=headers).status_code == 200
+    assert (
+        app_client.post("/webhooks/slack/interactive", content=body, headers=headers).status_code
+        == 200
+    )
     with db.session() as session:
         accepted = session.get(Escalation, escalation.id)
         assert accepted is not None and accepted.accepted_by_id == w.bob.id
@@ -174,7 +183,10 @@ def test_someone_handoff_does_not_know_accepts_as_the_team_lead_and_is_recorded(
     assert note == "Accepted by Bob Stone (pressed in Slack by night.shift)"
     # Pressed again: nothing changes, and the message says who has it.
     body, headers = signed(block_actions(escalation.id or 0, "U0BOB", "bob.stone"))
-    assert app_client.post("/webhooks/slack/interactive", content=body, headers=headers).status_code == 200
+    assert (
+        app_client.post("/webhooks/slack/interactive", content=body, headers=headers).status_code
+        == 200
+    )
     assert updates(slack)[1]["blocks"][-1]["elements"][0]["text"] == "Already accepted by Bob Stone"
 
 
