@@ -25,7 +25,7 @@ from inbox.models import Agent
 from inbox.queries import ConversationFilter, list_conversations
 
 from .dataset import ADMIN_EMAIL, AGENT_EMAIL, SEARCH_WORDS
-from .stats import percentile, time_calls
+from .stats import percentile, time_pairs
 
 # A real table read row by row from the start: "SCAN conversation" (SQLite), "Seq Scan on".
 _SQLITE_FULL_SCAN = re.compile(r"^SCAN (\w+)$")
@@ -125,8 +125,9 @@ def measure(
     with captured_sql(db.engine) as seen:
         rows = call()
     statement, params = next((s, p) for s, p in reversed(seen) if "FROM conversation" in s)
-    samples = time_calls(call, count=count, max_seconds=max_seconds)
-    raw_samples = time_calls(raw_call(statement, params), count=count, max_seconds=max_seconds)
+    samples, raw_samples = time_pairs(
+        call, raw_call(statement, params), count=count, max_seconds=max_seconds
+    )
     details, full = plan(statement, params)
     return Measured(case, samples, raw_samples, details, full, rows, sql=statement)
 

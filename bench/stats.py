@@ -1,4 +1,4 @@
-"""Percentiles and a bounded timing loop, shared by every benchmark (docs/performance.md)."""
+"""Percentiles and a bounded timing loop (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -18,21 +18,34 @@ def percentile(values: Sequence[float], p: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def time_calls(
-    call: Callable[[], object], *, count: int, max_seconds: float, warmup: int = 5
-) -> list[float]:
-    """Seconds per call for up to `count` calls, stopping early after `max_seconds`."""
+def time_pairs(
+    first: Callable[[], object],
+    second: Callable[[], object],
+    *,
+    count: int,
+    max_seconds: float,
+    warmup: int = 5,
+) -> tuple[list[float], list[float]]:
+    """Seconds per call of each, for up to `count` rounds, stopping early after `max_seconds`.
+
+    The two take turns, so a busy machine slows both alike and their ratio stays meaningful.
+    """
     for _ in range(warmup):
-        call()
-    samples: list[float] = []
+        first()
+        second()
+    a: list[float] = []
+    b: list[float] = []
     deadline = time.perf_counter() + max_seconds
     for _ in range(count):
         start = time.perf_counter()
-        call()
-        samples.append(time.perf_counter() - start)
+        first()
+        middle = time.perf_counter()
+        second()
+        a.append(middle - start)
+        b.append(time.perf_counter() - middle)
         if start > deadline:
             break
-    return samples
+    return a, b
 
 
 def ms(seconds: float) -> str:

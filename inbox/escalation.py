@@ -602,7 +602,7 @@ def do_accept(
         taker = session.get(Agent, escalation.accepted_by_id) if escalation.accepted_by_id else None
         raise Conflict(f"{taker.name if taker else 'Someone'} already accepted this escalation")
     if escalation.status != EscalationStatus.open or escalation.closed_at is not None:
-        raise Conflict(f"This escalation is {escalation.status}: there is nothing to accept")
+        raise Conflict("This escalation is closed: there is nothing to accept")
     escalation.status = EscalationStatus.accepted
     escalation.accepted_by_id = agent.id
     escalation.accepted_at = now

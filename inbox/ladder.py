@@ -41,11 +41,11 @@ from .sla import (
     RETRY,
     TARGETS,
     Moment,
+    active_escalation,
     current_policy,
     due,
     fired_keys,
     ladder_stopped,
-    active_escalation,
     moments,
     next_timer,
 )
@@ -104,29 +104,35 @@ def run_conversation(
         key=lambda m: m.at,
     )
     out: list[str] = []
-    failed = False
-    for moment in due_now:
+    failed = scheduled = False
+    for i, moment in enumerate(due_now):
+        # The last stage stores the next timer in its own commit: one transaction fewer.
+        last = i == len(due_now) - 1
         try:
-            if _run_stage(session, policy, conversation_id, moment, now):
-                out.append(moment.key)
-            fired.add(moment.key)  # ran here, or already elsewhere
+            ran = _run_stage(session, policy, conversation_id, moment, now, fired if last else None)
         except Exception:
             session.rollback()
             log.exception("stage %s of conversation %s failed", moment.key, conversation_id)
             failed = True
             break
-    _reschedule(session, policy, conversation_id, now, fired, failed=failed)
+        fired.add(moment.key)  # ran here, or already elsewhere
+        if ran:
+            out.append(moment.key)
+            scheduled = last
+    if not scheduled:
+        _store_next_timer(session, policy, conversation_id, now, fired, failed=failed)
+        session.commit()
     return out
 
 
-def _reschedule(
+def _store_next_timer(
     session: Session,
     policy: Policy,
     conversation_id: int,
     now: datetime,
     fired: set[str],
     *,
-    failed: bool,
+    failed: bool = False,
 ) -> None:
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
@@ -144,7 +150,6 @@ def _reschedule(
         at = stored
     conversation.next_timer_at = at
     session.add(conversation)
-    session.commit()
 
 
 def _claim(session: Session, run: SlaStageRun) -> bool:
@@ -163,8 +168,15 @@ class _EscalationRefused(Exception):
 
 
 def _run_stage(
-    session: Session, policy: Policy, conversation_id: int, moment: Moment, now: datetime
+    session: Session,
+    policy: Policy,
+    conversation_id: int,
+    moment: Moment,
+    now: datetime,
+    then_schedule: set[str] | None = None,
 ) -> bool:
+    """Run one stage in its own transaction; False when it had already run or the ladder
+    stopped. With `then_schedule` (the keys run so far), also store the next timer."""
     refused: str | None = None
     for escalate in (True, False):
         conversation = session.get(Conversation, conversation_id)
@@ -198,6 +210,10 @@ def _run_stage(
             details = _tell_team(session, conversation, moment)
         run.details = details
         session.add(run)
+        if then_schedule is not None:
+            _store_next_timer(
+                session, policy, conversation_id, now, then_schedule | {run.stage_key}
+            )
         session.commit()
         return True
     return False

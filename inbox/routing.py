@@ -36,7 +36,7 @@ NOT_BUSY = frozenset({Status.pending, Status.snoozed, Status.resolved})
 # How many queued conversations one drain looks at, so one event never does unbounded work.
 DRAIN_LIMIT = 200
 METHOD_LABELS: dict[str, str] = {
-    "direct": "the customer's choice, round robin",
+    "direct": "direct, round robin",
     "round_robin": "round robin",
     "least_busy": "least busy",
     "least_idle": "least idle",
@@ -54,12 +54,14 @@ def on_change(session: Session, conversation: Conversation, change: str, now: da
     """Called by lifecycle.changed for every change, inside the caller's transaction."""
     _settle_assignee_moves(session, now)
     if conversation.queued_at is not None and (
-        conversation.assignee_id is not None or conversation.status == Status.resolved
+        conversation.assignee_id is not None
+        or conversation.status == Status.resolved
+        or conversation.team_id is None
     ):
-        conversation.queued_at = None  # taken by hand, or finished while it waited
+        conversation.queued_at = None  # taken by hand, finished or moved out while it waited
         session.add(conversation)
     if change in ROUTE_ON:
-        route(session, conversation, now)
+        route(session, conversation, now, moved=change in ("team", "escalated"))
     elif (
         change == "status"
         and conversation.status in NOT_BUSY
@@ -91,9 +93,12 @@ def method_of(session: Session, team: Team) -> RoutingMethod | None:
     return current_policy(session).routing.get(team.name)
 
 
-def route(session: Session, conversation: Conversation, now: datetime) -> Agent | None:
+def route(
+    session: Session, conversation: Conversation, now: datetime, *, moved: bool = False
+) -> Agent | None:
     """Give an unassigned conversation to an agent of its team, or queue it. Once per
-    conversation and team in a transaction; never touches one someone already has."""
+    conversation and team in a transaction; never touches one someone already has.
+    `moved`: it just came from another team, so any place it held in a queue is gone."""
     if (
         conversation.id is None
         or conversation.team_id is None
@@ -105,6 +110,8 @@ def route(session: Session, conversation: Conversation, now: datetime) -> Agent 
     if (conversation.id, conversation.team_id) in routed:
         return None
     routed.add((conversation.id, conversation.team_id))
+    if moved:
+        conversation.queued_at = None  # each team has its own queue: it joins at the back
     team = session.get(Team, conversation.team_id)
     method = method_of(session, team) if team is not None else None
     if team is None or method is None:

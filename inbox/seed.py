@@ -23,6 +23,7 @@ from .conversations import (
 )
 from .models import Agent, Contact
 from .notes import do_add_note
+from .shortcuts_store import seed_shortcuts
 
 PASSWORD = "handoff-demo"
 DEMO_LOGINS = [
@@ -370,6 +371,8 @@ def seed_demo(session: Session, console: Console | None = None) -> None:
     api_inbox = do_create_inbox(
         session=session, name="Partner API", channel="api", config={}, member_ids=[]
     )
+    session.commit()
+    seed_shortcuts(session)
     session.commit()
     dana, lukasz, ivan = (
         agents[e] for e in ("dana@handoff.test", "lukasz@handoff.test", "ivan@handoff.test")

@@ -10,14 +10,13 @@ runs (ladder.py) read the same `moments()`.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
+from . import policy_store
 from .calendar import add_business_time, business_time_between, in_business_hours
 from .db import queue_event
 from .events import Audience, Event
@@ -27,13 +26,12 @@ from .models import (
     Escalation,
     EscalationStatus,
     Inbox,
-    PolicyDocument,
     SlaStageRun,
     Status,
 )
 from .policy import Calendar, Policy, SlaPolicy, Stage
 
-__all__ = ["current_policy", "in_business_hours", "moments", "next_timer", "on_change"]
+__all__ = ["current_policy", "in_business_hours", "moments", "next_timer", "on_change", "sla_json"]
 
 Target = Literal["first_response", "next_response", "resolution"]
 TARGETS: tuple[Target, ...] = ("first_response", "next_response", "resolution")
@@ -62,31 +60,10 @@ class Moment:
 
 # --- the policy in force ---
 
-# The newest document parsed, by where and when it was saved (ids repeat across databases).
-_parsed: dict[tuple[str, int, datetime], Policy] = {}
-
 
 def current_policy(session: Session) -> Policy:
-    """The escalation policy in force (helper P's policy_store once it lands)."""
-    if importlib.util.find_spec("inbox.policy_store") is not None:
-        store = importlib.import_module("inbox.policy_store")
-        policy: Policy = store.current_policy(session)
-        return policy
-    # TODO(issue 3): drop this fallback once inbox/policy_store.py is committed.
-    row = session.exec(
-        select(PolicyDocument.id, PolicyDocument.saved_at)
-        .order_by(col(PolicyDocument.id).desc())
-        .limit(1)
-    ).first()
-    if row is None:
-        return Policy()
-    key = (str(session.get_bind().engine.url), *row)
-    if key not in _parsed:
-        document = session.get(PolicyDocument, row[0])
-        assert document is not None
-        _parsed.clear()  # only the newest is ever wanted again
-        _parsed[key] = Policy.model_validate(document.document)
-    return _parsed[key]
+    """The escalation policy in force (policy_store caches it per saved document)."""
+    return policy_store.current_policy(session)
 
 
 def choose_sla(
@@ -372,6 +349,25 @@ def next_timer(
         bounce = escalation.bounce_due_at
         candidates.append(now + RETRY if after_run and bounce <= now else bounce)
     return min(candidates, default=None)
+
+
+def sla_json(conversation: Conversation) -> dict[str, Any] | None:
+    """The conversation's SLA state as the JSON API shows it; None without a policy."""
+    if conversation.sla_policy is None:
+        return None
+
+    def iso(at: datetime | None) -> str | None:
+        return at.astimezone(UTC).isoformat() if at else None
+
+    return {
+        "policy": conversation.sla_policy,
+        "first_response_due_at": iso(conversation.first_response_due_at),
+        "next_response_due_at": iso(conversation.next_response_due_at),
+        "resolution_due_at": iso(conversation.resolution_due_at),
+        "warning_at": iso(conversation.sla_warn_at),
+        "paused_at": iso(conversation.sla_paused_at),
+        "next_timer_at": iso(conversation.next_timer_at),
+    }
 
 
 def schedule(session: Session, policy: Policy, conversation: Conversation, now: datetime) -> None:

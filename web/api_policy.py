@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from inbox.errors import InvalidInput
 from inbox.policy import Policy
 from inbox.policy_store import (
     as_data,
@@ -35,8 +36,10 @@ def is_yaml(media_type: str) -> bool:
 
 def wants_yaml(request: Request) -> bool:
     asked = request.query_params.get("format", "").lower()
+    if asked and asked not in ("json", "yaml", "yml"):
+        raise InvalidInput("format must be json or yaml", {"field": "format"})
     if asked:
-        return asked in ("yaml", "yml")
+        return asked != "json"
     return is_yaml(request.headers.get("accept", ""))
 
 

@@ -128,7 +128,8 @@
     var bubble = document.createElement("p");
     bubble.className = "bubble";
     bubble.dir = "auto"; // an Arabic message in an English chat still reads right to left
-    bubble.textContent = message.content;
+    if (message.csat) linkSurvey(bubble, message.content);
+    else bubble.textContent = message.content;
     item.appendChild(bubble);
     var when = new Date(message.created_at);
     if (!isNaN(when.getTime())) {
@@ -145,6 +146,25 @@
   }
 
   /* The rating row after a resolution. */
+
+  // The rating question carries the survey's link: make it one, for customers who prefer
+  // the page. Text nodes only; the href is only ever a survey path on this origin.
+  function linkSurvey(bubble, content) {
+    var found = /(https?:\/\/\S+)?\/csat\/[A-Za-z0-9_-]+/.exec(content);
+    if (!found) {
+      bubble.textContent = content;
+      return;
+    }
+    var path = found[0].slice((found[1] || "").length);
+    var link = document.createElement("a");
+    link.href = path;
+    link.target = "_blank";
+    link.rel = "noopener";
+    link.textContent = found[0];
+    bubble.appendChild(document.createTextNode(content.slice(0, found.index)));
+    bubble.appendChild(link);
+    bubble.appendChild(document.createTextNode(content.slice(found.index + found[0].length)));
+  }
 
   function showStars(rating) {
     csatStars.forEach(function (star) {

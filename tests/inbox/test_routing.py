@@ -192,7 +192,7 @@ def test_direct_routing_keeps_the_customers_choice_and_takes_turns(session: Sess
     second = arrives(session, f, "b", T0 + timedelta(minutes=1), team=f.world.billing)
     assert first.team_id == second.team_id == f.world.billing.id
     assert [first.assignee_id, second.assignee_id] == [f.world.bob.id, bob2.id]
-    assert "Routed to Bob Stone (the customer's choice, round robin)" in lines(session, first)
+    assert "Routed to Bob Stone (direct, round robin)" in lines(session, first)
 
 
 def test_unavailable_and_full_agents_are_skipped(session: Session) -> None:
@@ -296,6 +296,28 @@ def test_taking_a_queued_conversation_by_hand_takes_it_out_of_the_queue(session:
     do_assign(session=session, conversation=arrived[4], assignee=f.ivan, actor=f.ivan)
     assert arrived[4].queued_at is None and queue_position(session, arrived[4]) == 0
     assert queue_position(session, arrived[3]) == 1
+
+
+def test_a_conversation_moved_to_another_team_joins_its_queue_at_the_back(
+    session: Session,
+) -> None:
+    f, arrived = full_floor(session)
+    save_policy(session, routing={"Technical": "round_robin", "Billing": "least_busy"})
+    do_update_agent(session=session, agent=f.world.bob, changes={"available": False})
+    session.commit()
+    billing_first = arrives(session, f, "b1", T0 + timedelta(minutes=10), team=f.world.billing)
+    moved = arrived[3]  # waiting in Technical since T0 + 3 minutes
+    do_change_team(
+        session=session,
+        conversation=moved,
+        team=f.world.billing,
+        actor=f.ivan,
+        now=T0 + timedelta(minutes=20),
+    )
+    assert moved.queued_at == T0 + timedelta(minutes=20)
+    assert [queue_position(session, c) for c in (billing_first, moved)] == [1, 2]
+    assert queue_position(session, arrived[4]) == 1  # moved up in Technical
+    assert "Waiting in the Billing queue: no one is free" in lines(session, moved)
 
 
 def test_a_conversation_assigned_by_hand_is_never_rerouted(session: Session) -> None:

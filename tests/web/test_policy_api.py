@@ -78,6 +78,14 @@ def test_the_policy_comes_as_yaml_when_asked(
     assert yaml.safe_load(response.text)["rules"]["reopen_limit"] == 3
 
 
+def test_an_unknown_format_is_refused_by_name(app_client: TestClient, dana: dict[str, str]) -> None:
+    response = app_client.get(API + "?format=xml", headers=dana)
+    assert response.status_code == 422
+    assert response.json()["detail"] == {"field": "format"}
+    json_anyway = app_client.get(API + "?format=json", headers={**dana, "accept": "text/yaml"})
+    assert json_anyway.headers["content-type"].startswith("application/json")
+
+
 def test_secrets_are_blanked_for_agents_and_shown_to_admins(
     app_client: TestClient, admin: dict[str, str], dana: dict[str, str]
 ) -> None:
