@@ -24,7 +24,8 @@ from inbox.db import Database, make_engine
 from inbox.errors import HandoffError
 from inbox.scheduler import run_sla_timers
 from inbox.settings import Settings
-from inbox.timers import run_snooze_timer
+from inbox.timers import run_housekeeping, run_snooze_timer
+from shortcuts.webhooks import run_webhook_sender
 from web import (
     admin,
     api,
@@ -79,6 +80,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 name="sla-timers",
             ),
             asyncio.create_task(run_bot(db), name="bot"),
+            asyncio.create_task(run_webhook_sender(db, handoff.http), name="webhooks"),
+            asyncio.create_task(run_housekeeping(db), name="housekeeping"),
         ]
         try:
             yield

@@ -15,7 +15,7 @@ import asyncio
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -362,11 +362,11 @@ def run(*, agents: int, rate: float, seconds: float, blocks: int, ingest_count: 
             return _run_loop(coro)
 
 
-def _run_loop(coro: Any) -> Outcome:
+def _run_loop(coro: Coroutine[Any, Any, Outcome]) -> Outcome:
     try:
         import uvloop
     except ImportError:  # uvicorn[standard] brings it; the plain loop measures the same way
-        return asyncio.run(coro)  # type: ignore[no-any-return]
+        return asyncio.run(coro)
     # The servers run on uvloop (uvicorn's default when installed); so does this client.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)  # type: ignore[no-any-return]
+        return runner.run(coro)

@@ -115,6 +115,10 @@ def do_update_agent(*, session: Session, agent: Agent, changes: dict[str, Any]) 
         agent.password_hash = hash_password(changes["password"])
     if "team_ids" in changes:
         set_teams(session, agent, changes["team_ids"])
+    if {"available", "capacity", "team_ids"} & changes.keys():
+        from .routing import on_agent_change  # routing imports this module's models
+
+        on_agent_change(session, agent)
     session.add(agent)
     record(session, "agent.updated", details={"agent_id": agent.id, "fields": sorted(changes)})
     return agent

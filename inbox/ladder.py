@@ -382,7 +382,7 @@ def _escalate(
             reason=f"SLA ladder: {stage.name}",
             now=now,
         )
-    except (HandoffError, NotImplementedError) as exc:
+    except HandoffError as exc:
         session.rollback()
         message = getattr(exc, "message", "") or str(exc) or type(exc).__name__
         log.warning("ladder stage %s could not escalate: %s", stage.name, message)
@@ -427,13 +427,10 @@ def _bounce_due(session: Session, now: datetime) -> None:
         )
         .limit(1)
     ).first()
-    bounce = getattr(escalations, "do_bounce_due", None)
-    if waiting is None or bounce is None:
+    if waiting is None:
         return
     try:
-        bounce(session=session, now=now)
-    except NotImplementedError:
-        session.rollback()
+        escalations.do_bounce_due(session=session, now=now)
     except Exception:
         session.rollback()
         log.exception("bouncing escalations failed")

@@ -401,9 +401,10 @@ class Policy(Strict):
         row = next((m for m in self.matrix if m.problem == problem), None)
         return row.tiers.get(level) if row else None
 
-    def routing_for(self, team_name: str) -> RoutingMethod:
-        """How a team hands out conversations; round robin when the policy does not say."""
-        return self.routing.get(team_name, "round_robin")
+    def routing_for(self, team_name: str) -> RoutingMethod | None:
+        """How a team hands out conversations; None when the policy does not say: its agents
+        pick conversations from the team's list themselves."""
+        return self.routing.get(team_name)
 
     def team_names(self) -> list[tuple[str, str]]:
         """(field, team name) for every team the document names, for the save-time check."""

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, and_, or_, true, tuple_
 from sqlmodel import Session, col, select
 
 from .access import Scope, visible
+from .clock import utcnow
 from .errors import InvalidInput
 from .models import Conversation, ConversationRead, Mention, Message, Notification, Status
 from .search import matching
@@ -28,6 +29,8 @@ class ConversationFilter:
     inbox_id: int | None = None
     tier: int | None = None
     q: str | None = None
+    escalated: bool | None = None  # an open escalation, or none
+    breaching: bool | None = None  # past its SLA warning point (so due or overdue soon)
 
 
 @dataclass
@@ -93,6 +96,14 @@ def _where(session: Session, scope: Scope, f: ConversationFilter) -> list[Column
         clauses.append(col(Conversation.inbox_id) == f.inbox_id)
     if f.tier is not None:
         clauses.append(col(Conversation.tier) == f.tier)
+    if f.escalated is not None:
+        escalated = col(Conversation.escalation_id)
+        clauses.append(escalated.is_not(None) if f.escalated else escalated.is_(None))
+    if f.breaching is not None:
+        warned = col(Conversation.sla_warn_at) <= utcnow()
+        clauses.append(
+            warned if f.breaching else or_(~warned, col(Conversation.sla_warn_at).is_(None))
+        )
     if f.q and (found := matching(session, f.q)) is not None:
         clauses.append(found)
     return clauses
@@ -227,6 +238,7 @@ class Card:
     team_name: str | None
     assignee_name: str | None
     unread: bool = False
+    queue_position: int | None = None
 
 
 def cards(
@@ -245,6 +257,9 @@ def cards(
     teams = by_id(Team, {c.team_id for c in conversations if c.team_id})
     agents = by_id(Agent, {c.assignee_id for c in conversations if c.assignee_id})
     unread = unread or set()
+    from .routing import queue_positions  # routing builds on this module's callers
+
+    positions = queue_positions(session, conversations)
     return [
         Card(
             conversation=c,
@@ -254,6 +269,7 @@ def cards(
             team_name=teams[c.team_id].name if c.team_id in teams else None,
             assignee_name=agents[c.assignee_id].name if c.assignee_id in agents else None,
             unread=c.id in unread,
+            queue_position=positions.get(c.id) if c.id is not None else None,
         )
         for c in conversations
     ]

@@ -36,3 +36,23 @@ async def run_snooze_timer(db: Database, poke: asyncio.Event | None = None) -> N
                 poke.clear()
             except TimeoutError:
                 pass
+
+
+# Jobs whose timing is coarse by nature: a customer's periodic "still on it" update (cadence
+# in hours) and the 30-day escalation age alert. A minute's delay changes nothing for either.
+HOUSEKEEPING_SECONDS = 60.0
+
+
+async def run_housekeeping(db: Database, every: float = HOUSEKEEPING_SECONDS) -> None:
+    from .customer_updates import do_periodic_updates
+    from .rules import do_check_escalation_age
+
+    while True:
+        try:
+            with db.session() as session:
+                do_periodic_updates(session=session)
+            with db.session() as session:
+                do_check_escalation_age(session=session)
+        except Exception:
+            log.exception("housekeeping failed; retrying")
+        await asyncio.sleep(every)

@@ -8,7 +8,9 @@ from sqlmodel import Session
 
 from inbox.accounts import do_create_agent, do_create_inbox, do_create_team
 from inbox.conversations import InboundMessage, Received, do_receive_inbound
-from inbox.models import Agent, Inbox, Team
+from inbox.models import Agent, Inbox, PolicyDocument, Team
+from inbox.policy import Policy
+from inbox.policy_store import as_data, default_policy
 
 PASSWORD = "pw-123456"
 
@@ -23,6 +25,14 @@ class World:
     bob: Agent  # Billing
     webchat: Inbox
     api: Inbox
+
+
+def world_policy() -> Policy:
+    """The built-in policy, except that teams hand out nothing automatically: tests of
+    routing set their own."""
+    policy = default_policy()
+    policy.routing = {}
+    return policy
 
 
 def build_world(session: Session) -> World:
@@ -65,6 +75,7 @@ def build_world(session: Session) -> World:
         config={"departments": [support.id, billing.id]},
     )
     api = do_create_inbox(session=session, name="Partner API", channel="api", config={})
+    session.add(PolicyDocument(document=as_data(world_policy())))
     session.commit()
     return World(support, billing, admin, manager, dana, bob, webchat, api)
 

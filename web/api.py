@@ -24,7 +24,7 @@ from inbox.models import Agent, Conversation, Inbox, Message, Team
 from inbox.notes import do_add_note
 
 from . import api_settings
-from .api_input import Fields, api_agent, json_body, path_id, query_int, query_limit
+from .api_input import Fields, api_agent, json_body, path_id, query_bool, query_int, query_limit
 from .api_views import Json, conversations_json, id_page, listing, messages_json, ok
 from .state import AgentContext
 
@@ -35,9 +35,9 @@ M = TypeVar("M", bound=SQLModel)
 
 def conversation_filter(request: Request) -> queries.ConversationFilter:
     p = request.query_params
-    # `escalated` and `breaching` arrive with the escalation engine; until then they are
-    # accepted and ignored, so integrations written against CONTRACT.md keep working.
     return queries.ConversationFilter(
+        escalated=query_bool(request, "escalated"),
+        breaching=query_bool(request, "breaching"),
         view=p.get("view") or "all",
         status=p.get("status") or None,
         team_id=query_int(request, "team_id"),

@@ -25,34 +25,10 @@ from inbox.models import Escalation, Shortcut, Team
 from inbox.shortcuts_store import do_create_shortcut, do_update_shortcut, list_shortcuts
 
 from .api_input import api_agent, json_body, path_id, require_admin
-from .api_views import Json, iso, listing, ok
+from .api_views import Json, escalation_json, iso, listing, ok
 
 ESCALATE_FIELDS = {"shortcut_id", "team_id", "tier", "tier_up", "skill", "brief", "reason"}
 SHORTCUT_FIELDS = {"label", "target", "brief_fields", "actions", "active", "position"}
-
-
-def escalation_json(escalation: Escalation) -> Json:
-    return {
-        "id": escalation.id,
-        "conversation_id": escalation.conversation_id,
-        "kind": escalation.kind,
-        "status": escalation.status,
-        "trigger": escalation.trigger,
-        "reason": escalation.reason,
-        "brief": escalation.brief,
-        "shortcut_id": escalation.shortcut_id,
-        "agent_id": escalation.agent_id,
-        "from_team_id": escalation.from_team_id,
-        "to_team_id": escalation.to_team_id,
-        "from_tier": escalation.from_tier,
-        "to_tier": escalation.to_tier,
-        "created_at": iso(escalation.created_at),
-        "bounce_due_at": iso(escalation.bounce_due_at),
-        "accepted_by_id": escalation.accepted_by_id,
-        "accepted_at": iso(escalation.accepted_at),
-        "closed_at": iso(escalation.closed_at),
-        "parent_id": escalation.parent_id,
-    }
 
 
 def escalations_json(session: Session, conversation_id: int) -> list[Json]:

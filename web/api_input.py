@@ -212,6 +212,17 @@ def query_int(request: Request, key: str) -> int | None:
         raise InvalidInput(f"{key} must be an integer", {"field": key}) from exc
 
 
+def query_bool(request: Request, key: str) -> bool | None:
+    raw = request.query_params.get(key, "").strip().lower()
+    if not raw:
+        return None
+    if raw in ("1", "true", "yes"):
+        return True
+    if raw in ("0", "false", "no"):
+        return False
+    raise InvalidInput(f"{key} must be true or false", {"field": key})
+
+
 def query_limit(request: Request, default: int) -> int:
     limit = query_int(request, "limit")
     if limit is None:

@@ -18,6 +18,7 @@ from inbox.models import (
     Agent,
     Contact,
     Conversation,
+    Escalation,
     Inbox,
     InboxMember,
     Membership,
@@ -25,6 +26,7 @@ from inbox.models import (
     MessageKind,
     Team,
 )
+from inbox.sla import sla_json
 
 Json = dict[str, Any]
 M = TypeVar("M", bound=SQLModel)
@@ -148,6 +150,15 @@ def conversations_json(session: Session, conversations: list[Conversation]) -> l
         if contact_ids
         else {}
     )
+    escalations: dict[int, list[Escalation]] = defaultdict(list)
+    ids = [c.id for c in conversations if c.id is not None]
+    if ids:
+        for e in session.exec(
+            select(Escalation)
+            .where(col(Escalation.conversation_id).in_(ids))
+            .order_by(col(Escalation.id))
+        ).all():
+            escalations[e.conversation_id].append(e)
     return [
         {
             "id": c.id,
@@ -170,9 +181,8 @@ def conversations_json(session: Session, conversations: list[Conversation]) -> l
             "last_agent_message_at": iso(c.last_agent_message_at),
             "resolved_at": iso(c.resolved_at),
             "last_activity_at": iso(c.last_activity_at),
-            # Filled in by the escalation engine and the SLA clock when they land.
-            "escalations": [],
-            "sla": None,
+            "escalations": [escalation_json(e) for e in escalations.get(c.id or 0, [])],
+            "sla": sla_json(c),
         }
         for c in conversations
     ]
@@ -216,3 +226,27 @@ def messages_json(
         }
         for m in messages
     ]
+
+
+def escalation_json(escalation: Escalation) -> Json:
+    return {
+        "id": escalation.id,
+        "conversation_id": escalation.conversation_id,
+        "kind": escalation.kind,
+        "status": escalation.status,
+        "trigger": escalation.trigger,
+        "reason": escalation.reason,
+        "brief": escalation.brief,
+        "shortcut_id": escalation.shortcut_id,
+        "agent_id": escalation.agent_id,
+        "from_team_id": escalation.from_team_id,
+        "to_team_id": escalation.to_team_id,
+        "from_tier": escalation.from_tier,
+        "to_tier": escalation.to_tier,
+        "created_at": iso(escalation.created_at),
+        "bounce_due_at": iso(escalation.bounce_due_at),
+        "accepted_by_id": escalation.accepted_by_id,
+        "accepted_at": iso(escalation.accepted_at),
+        "closed_at": iso(escalation.closed_at),
+        "parent_id": escalation.parent_id,
+    }

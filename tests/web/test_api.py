@@ -373,8 +373,9 @@ def test_conversation_list_filters(
     assert _ids(app_client.get(f"{url}?inbox_id={world.api.id}", headers=admin)) == [p]
     assert _ids(app_client.get(f"{url}?assignee_id={world.bob.id}", headers=admin)) == [b]
     assert _ids(app_client.get(f"{url}?tier=2", headers=admin)) == [b]
-    # Coming with the escalation engine: accepted, and for now they filter nothing.
-    assert _ids(app_client.get(f"{url}?escalated=true&breaching=true", headers=admin)) == [b, p, s]
+    assert _ids(app_client.get(f"{url}?escalated=true", headers=admin)) == []
+    assert _ids(app_client.get(f"{url}?escalated=false", headers=admin)) == [b, p, s]
+    assert field_of(app_client.get(f"{url}?breaching=maybe", headers=admin)) == "breaching"
 
     assert field_of(app_client.get(f"{url}?team_id=billing", headers=admin)) == "team_id"
     assert field_of(app_client.get(f"{url}?status=closed", headers=admin)) == "status"
@@ -440,7 +441,8 @@ def test_conversation_detail(
         "lifetime_value": 0.0,
     }
     assert body["transfer_count"] == 0 and body["reopen_count"] == 0
-    assert body["escalations"] == [] and body["sla"] is None
+    assert body["escalations"] == []
+    assert body["sla"]["policy"] == "Default" and body["sla"]["first_response_due_at"]
     assert body["version"] >= 1
     assert body["created_at"].endswith("Z") and body["last_activity_at"].endswith("Z")
     error_of(app_client.get(f"{API}/conversations/99999", headers=dana), 404)

@@ -12,8 +12,8 @@ from starlette.testclient import TestClient
 
 from inbox.accounts import do_create_team, do_create_token
 from inbox.models import Agent, PolicyDocument
-from inbox.policy_store import as_data, current_policy, default_policy, policy_to_yaml
-from tests.factories import World, build_world
+from inbox.policy_store import as_data, current_policy, policy_to_yaml
+from tests.factories import World, build_world, world_policy
 
 API = "/api/v1/policy"
 
@@ -60,7 +60,7 @@ def test_any_agent_reads_the_policy_as_json(app_client: TestClient, dana: dict[s
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
     body = response.json()
-    assert body == as_data(default_policy())
+    assert body == as_data(world_policy())
     assert body["matrix"][0]["tiers"] == {"1": "Support L1", "2": "Billing", "3": "Management"}
 
 
@@ -74,7 +74,7 @@ def test_the_policy_comes_as_yaml_when_asked(
     response = app_client.get(API + query, headers={**dana, **headers})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/yaml")
-    assert response.text == policy_to_yaml(default_policy())
+    assert response.text == policy_to_yaml(world_policy())
     assert yaml.safe_load(response.text)["rules"]["reopen_limit"] == 3
 
 
@@ -89,7 +89,7 @@ def test_an_unknown_format_is_refused_by_name(app_client: TestClient, dana: dict
 def test_secrets_are_blanked_for_agents_and_shown_to_admins(
     app_client: TestClient, admin: dict[str, str], dana: dict[str, str]
 ) -> None:
-    document = as_data(default_policy())
+    document = as_data(world_policy())
     document["notifiers"]["slack"]["bot_token"] = "xoxb-123"
     assert app_client.put(API, headers=admin, json=document).status_code == 200
     assert app_client.get(API, headers=dana).json()["notifiers"]["slack"]["bot_token"] is None
@@ -102,7 +102,7 @@ def test_secrets_are_blanked_for_agents_and_shown_to_admins(
 def test_an_admin_replaces_the_policy_with_json(
     app_client: TestClient, admin: dict[str, str], session: Session
 ) -> None:
-    document = as_data(default_policy())
+    document = as_data(world_policy())
     document["rules"]["acknowledge_minutes"] = 15
     response = app_client.put(API, headers=admin, json=document)
     assert response.status_code == 200, response.text
@@ -114,7 +114,7 @@ def test_an_admin_replaces_the_policy_with_json(
 def test_an_admin_replaces_the_policy_with_yaml(
     app_client: TestClient, admin: dict[str, str], session: Session
 ) -> None:
-    text = policy_to_yaml(default_policy()).replace("reopen_limit: 3", "reopen_limit: 2")
+    text = policy_to_yaml(world_policy()).replace("reopen_limit: 3", "reopen_limit: 2")
     response = app_client.put(
         API,
         headers={**admin, "content-type": "application/yaml", "accept": "application/yaml"},
@@ -130,10 +130,10 @@ def test_agents_and_managers_may_not_change_the_policy(
     app_client: TestClient, session: Session, world: World, who: str
 ) -> None:
     agent = world.dana if who == "dana" else world.manager
-    response = app_client.put(API, headers=bearer(session, agent), json=as_data(default_policy()))
+    response = app_client.put(API, headers=bearer(session, agent), json=as_data(world_policy()))
     assert response.status_code == 403
     assert "admins" in response.json()["error"]
-    assert session.exec(select(PolicyDocument)).first() is None
+    assert len(session.exec(select(PolicyDocument)).all()) == 1, "only build_world's policy"
 
 
 def test_without_a_token_there_is_no_policy(app_client: TestClient, world: World) -> None:
@@ -144,7 +144,7 @@ def test_without_a_token_there_is_no_policy(app_client: TestClient, world: World
 def test_an_invalid_policy_gets_422_naming_the_field(
     app_client: TestClient, admin: dict[str, str], session: Session
 ) -> None:
-    document = as_data(default_policy())
+    document = as_data(world_policy())
     document["sla"][1]["targets"]["first_response"] = -1
     response = app_client.put(API, headers=admin, json=document)
     assert field_of(response) == "sla.1.targets.first_response"
@@ -152,7 +152,7 @@ def test_an_invalid_policy_gets_422_naming_the_field(
         "sla.1.targets.first_response: Input should be greater than 0"
     )
 
-    document = as_data(default_policy())
+    document = as_data(world_policy())
     document["matrix"][0]["tiers"]["2"] = "Payments"
     document["tiers"][2]["teams"].append("Payments")
     assert field_of(app_client.put(API, headers=admin, json=document)) == "tiers.2.teams.3"
@@ -167,7 +167,7 @@ def test_an_invalid_policy_gets_422_naming_the_field(
         API, headers={**admin, "content-type": "text/yaml"}, content=b"rules: {\n"
     )
     assert response.status_code == 422 and response.json()["detail"]["line"] == 2
-    assert session.exec(select(PolicyDocument)).first() is None
+    assert len(session.exec(select(PolicyDocument)).all()) == 1, "only build_world's policy"
 
 
 def test_a_body_that_is_not_json_is_a_400(app_client: TestClient, admin: dict[str, str]) -> None:

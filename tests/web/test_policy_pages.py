@@ -16,13 +16,12 @@ from inbox.models import PolicyDocument
 from inbox.policy import Policy
 from inbox.policy_store import (
     current_policy,
-    default_policy,
     do_save_policy,
     parse_policy,
     policy_to_yaml,
 )
 from tests.conftest import csrf_headers, login
-from tests.factories import World, build_world
+from tests.factories import World, build_world, world_policy
 
 PAGE = "/settings/policy"
 
@@ -62,8 +61,8 @@ def test_admins_see_a_readable_summary_above_the_yaml(admin: TestClient) -> None
     assert response.status_code == 200
     page = response.text
     assert 'aria-current="page">Policy</a>' in page
-    assert "The built-in default is in force" in page
-    for words in ("First line", "Support L1", "Customer Satisfaction", "Round robin"):
+    assert "In force since" in page, "build_world saved a policy"
+    for words in ("First line", "Support L1", "Customer Satisfaction", "Not routed"):
         assert words in page, words
     # Teams the policy names but the database lacks are pointed out, not hidden.
     assert page.count("no such team yet") == 3
@@ -71,14 +70,14 @@ def test_admins_see_a_readable_summary_above_the_yaml(admin: TestClient) -> None
     assert "Open 48 hours" in page and "Jan Kowalczyk (director)" in page
     assert "reopened more than 3 times goes to Customer Satisfaction" in page
     assert 'href="/matrix"' in page and 'href="/settings/policy/download"' in page
-    assert str(escape(policy_to_yaml(default_policy()))) in page
+    assert str(escape(policy_to_yaml(world_policy()))) in page
 
 
 def test_saving_an_edited_policy_puts_it_in_force(
     admin: TestClient, session: Session, world: World
 ) -> None:
     add_missing_teams(session)
-    text = policy_to_yaml(default_policy()).replace("reopen_limit: 3", "reopen_limit: 2")
+    text = policy_to_yaml(world_policy()).replace("reopen_limit: 3", "reopen_limit: 2")
     response = save(admin, text)
     assert response.status_code == 200, response.text
     assert "Saved. The new policy is in force" in response.text
@@ -95,7 +94,7 @@ def test_a_mistake_is_shown_beside_the_editor_and_the_text_is_kept(
     admin: TestClient, session: Session, world: World
 ) -> None:
     add_missing_teams(session)
-    text = policy_to_yaml(default_policy()).replace(
+    text = policy_to_yaml(world_policy()).replace(
         "timezone: Europe/Warsaw", "timezone: Europe/Atlantis"
     )
     response = save(admin, text)
@@ -104,15 +103,15 @@ def test_a_mistake_is_shown_beside_the_editor_and_the_text_is_kept(
     assert "calendars.0.timezone: unknown time zone &#39;Europe/Atlantis&#39;" in response.text
     assert "Europe/Atlantis" in response.text.split("<textarea", 1)[1]
     assert 'id="policy-summary"' not in response.text  # the summary stays as it was
-    assert session.exec(select(PolicyDocument)).first() is None
+    assert len(session.exec(select(PolicyDocument)).all()) == 1, "only build_world's policy"
 
 
 def test_a_team_that_does_not_exist_is_refused_on_save(admin: TestClient, session: Session) -> None:
-    response = save(admin, policy_to_yaml(default_policy()))
+    response = save(admin, policy_to_yaml(world_policy()))
     assert response.status_code == 422
     assert "tiers.2.teams.1: no team named &#39;Technical&#39;" in response.text
     assert "<code>matrix.2.tiers.2</code>" in response.text  # every problem is listed
-    assert session.exec(select(PolicyDocument)).first() is None
+    assert len(session.exec(select(PolicyDocument)).all()) == 1, "only build_world's policy"
 
 
 def test_a_yaml_syntax_error_names_its_line_and_keeps_the_text(admin: TestClient) -> None:
@@ -127,7 +126,7 @@ def test_the_policy_downloads_as_a_yaml_file(admin: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/yaml")
     assert 'filename="handoff-policy.yaml"' in response.headers["content-disposition"]
-    assert response.text == policy_to_yaml(default_policy())
+    assert response.text == policy_to_yaml(world_policy())
 
 
 @pytest.mark.parametrize("email", ["dana@example.com", "maria@example.com"])
@@ -140,8 +139,8 @@ def test_only_admins_may_see_or_change_the_policy_settings(
         assert response.status_code == 403
         assert "Settings are for admins" in response.text
     add_missing_teams(session)
-    assert save(app_client, policy_to_yaml(default_policy())).status_code == 403
-    assert session.exec(select(PolicyDocument)).first() is None
+    assert save(app_client, policy_to_yaml(world_policy())).status_code == 403
+    assert len(session.exec(select(PolicyDocument)).all()) == 1, "only build_world's policy"
 
 
 def test_signed_out_visitors_are_sent_to_sign_in(app_client: TestClient, world: World) -> None:
@@ -187,7 +186,7 @@ def test_the_matrix_shows_the_saved_policy_escaped(
     app_client: TestClient, world: World, session: Session
 ) -> None:
     add_missing_teams(session)
-    data = default_policy().model_dump(mode="json")
+    data = world_policy().model_dump(mode="json")
     data["matrix"][0]["problem"] = "<b>refund fraud</b>"
     data["matrix"][0]["description"] = '<img src=x onerror="alert(1)">'
     data["people"][0]["name"] = "Kasia <script>alert(2)</script>"
