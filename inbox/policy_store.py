@@ -8,6 +8,7 @@ incoming message asks for SLA targets, so the parsed policy is cached per row.
 from __future__ import annotations
 
 import copy
+import time
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -32,6 +33,14 @@ YAML_HEADER = (
 # The parsed policy in force, per engine: (row id, saved at) and the Policy. Per engine, not
 # per URL: a test database emptied and refilled reuses ids, but never with the same engine.
 _parsed: WeakKeyDictionary[Engine, tuple[tuple[int, datetime], Policy]] = WeakKeyDictionary()
+_checked_at: WeakKeyDictionary[Engine, float] = WeakKeyDictionary()
+RECHECK_SECONDS = 1.0
+
+
+def forget_cached_policy(engine: Engine) -> None:
+    """A save in this process is in force at once, not a second later."""
+    _parsed.pop(engine, None)
+    _checked_at.pop(engine, None)
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
@@ -101,19 +110,27 @@ def as_data(policy: Policy, *, secrets: bool = True) -> dict[str, Any]:
 def current_policy(session: Session) -> Policy:
     """The policy in force: the newest saved document, else the built-in default.
 
-    The result is shared between callers (it is cached): read it, do not change it.
+    The result is shared between callers (it is cached): read it, do not change it. Every
+    incoming message asks, so the database is asked again at most once a second: a policy
+    saved by another process is in force within a second; one saved here at once.
     """
-    latest = session.exec(
-        select(PolicyDocument.id, PolicyDocument.saved_at)
-        .order_by(col(PolicyDocument.id).desc())
-        .limit(1)
-    ).first()
+    engine = session.get_bind().engine
+    cached = _parsed.get(engine)
+    checked = _checked_at.get(engine)
+    if cached is not None and checked is not None and time.monotonic() - checked < RECHECK_SECONDS:
+        return cached[1]
+    with session.no_autoflush:
+        latest = session.exec(
+            select(PolicyDocument.id, PolicyDocument.saved_at)
+            .order_by(col(PolicyDocument.id).desc())
+            .limit(1)
+        ).first()
     if latest is None:
+        _parsed.pop(engine, None)
         return _default()
     doc_id, saved_at = latest
     assert doc_id is not None
-    engine = session.get_bind().engine
-    cached = _parsed.get(engine)
+    _checked_at[engine] = time.monotonic()
     if cached is not None and cached[0] == (doc_id, saved_at):
         return cached[1]
     document = session.get(PolicyDocument, doc_id)
@@ -159,6 +176,7 @@ def do_save_policy(
         details={"policy_document_id": document.id, "sla_policies": len(checked.sla)},
     )
     session.commit()
+    forget_cached_policy(session.get_bind().engine)
     return document
 
 

@@ -131,7 +131,8 @@ def on_change(session: Session, conversation: Conversation, change: str, now: da
         _retarget(policy, conversation, sla)
         _run_targets(policy, conversation, sla, change, now)
     conversation.sla_warn_at = _amber_at(policy, conversation)
-    schedule(session, policy, conversation, now)
+    # A conversation born in this transaction has run no stage yet: skip that query.
+    schedule(session, policy, conversation, now, fired=set() if change == "created" else None)
 
 
 def _stop(conversation: Conversation) -> None:
@@ -370,10 +371,17 @@ def sla_json(conversation: Conversation) -> dict[str, Any] | None:
     }
 
 
-def schedule(session: Session, policy: Policy, conversation: Conversation, now: datetime) -> None:
+def schedule(
+    session: Session,
+    policy: Policy,
+    conversation: Conversation,
+    now: datetime,
+    *,
+    fired: set[str] | None = None,
+) -> None:
     """Store the next timer; wake the loop (after commit) when it moved earlier."""
     before = conversation.next_timer_at
-    after = next_timer(session, policy, conversation, now)
+    after = next_timer(session, policy, conversation, now, fired=fired)
     conversation.next_timer_at = after
     if after is not None and (before is None or after < before) and conversation.id:
         queue_event(session, timer_moved(conversation.id, after))
