@@ -6,6 +6,7 @@ succeeds (see db.py), so nobody hears of a change that was rolled back.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,16 @@ class Event:
     # HTML fragments for agents' pages by UI language, added once per language by the web
     # layer's renderer before fan-out.
     html: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    # Serialised frames by language: fan-out to many sockets encodes each once.
+    _texts: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def frame_text(self, locale: str = "en") -> str:
+        key = locale if locale in self.html else ""
+        text = self._texts.get(key)
+        if text is None:
+            text = self._texts[key] = json.dumps(self.frame(locale))
+        return text
 
     def frame(self, locale: str = "en") -> dict[str, Any]:
         out: dict[str, Any] = {"seq": self.seq, "type": self.type, "data": self.data}

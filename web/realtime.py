@@ -75,7 +75,7 @@ async def agent_socket(ws: WebSocket) -> None:
         if event.seq <= last_sent:
             return
         last_sent = event.seq
-        await ws.send_text(json.dumps(event.frame(locale)))
+        await ws.send_text(event.frame_text(locale))
 
     try:
         since = parse_since(ws)
@@ -103,6 +103,9 @@ async def agent_socket(ws: WebSocket) -> None:
             )
             if getter in done:
                 await send(getter.result())
+                # Drain what is already queued without a wait per event.
+                while not sub.queue.empty() and not sub.overflowed:
+                    await send(sub.queue.get_nowait())
             else:
                 getter.cancel()
                 if not done:
