@@ -267,7 +267,9 @@ def _escalate(
         labels.append(actions["label"])
     escalation = Escalation(
         conversation_id=conversation.id,
-        kind=target.kind,
+        # A bot handing over to a human is a hierarchical escalation (L0 -> a person),
+        # whichever team receives it.
+        kind=EscalationKind.hierarchical if trigger == Trigger.bot else target.kind,
         trigger=trigger,
         reason=reason,
         brief={**brief, "labels": labels} if labels else dict(brief),

@@ -149,6 +149,7 @@ def test_asking_for_a_person_hands_over_with_the_exchange_as_the_brief(session: 
     session.expire_all()
     escalation = session.exec(select(Escalation)).one()
     assert escalation.trigger == "bot" and escalation.to_team_id == w.support.id
+    assert escalation.kind == "hierarchical", "a bot handing over is hierarchical"
     assert escalation.brief["summary"] == "The customer asked for a person."
     assert escalation.brief["exchange"] == (
         "Customer: I want a refund\n"
