@@ -4,6 +4,7 @@
                                              # the 100,000-conversation dataset)
     .venv/bin/python -m bench.run --quick    # smaller counts, to check that it all works
     .venv/bin/python -m bench.run --only list --no-postgres
+    .venv/bin/python -m bench.run --only sla    # SLA timers (bench/sla_timers.py)
 
 Everything listens on 127.0.0.1; every loop is bounded in count and in time.
 """
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from . import dataset, ingest, latency, listing
+from . import dataset, ingest, latency, listing, sla_timers
 from .report import Row, render
 from .stats import ms, percentile
 
@@ -30,7 +31,7 @@ SEARCH_GOAL = 0.100
 INGEST_GOAL = 1_000.0
 LATENCY_RATIO_GOAL = 2.0
 PG_SERVER = "postgres@127.0.0.1:" + os.environ.get("HANDOFF_TEST_PG_PORT", "54329")
-PARTS = ("latency", "ingest", "list")
+PARTS = ("latency", "ingest", "list", "sla")
 LEGEND = (
     "Floors: POST → websockets: a bare Starlette POST that broadcasts to 50 sockets (same "
     "client, same uvicorn, interleaved); HTTP ingest: that bare POST with no sockets; SQLite "
@@ -273,6 +274,8 @@ def main() -> None:
             found, found_plans = postgres_list_rows(plan, console)
             rows += found
             plans += found_plans
+    if "sla" in parts:
+        rows += sla_timers.rows(args.quick, console)
     render(console, rows, title="Handoff performance, each figure next to its floor")
     console.print(LEGEND, highlight=False)
     if args.plans:
