@@ -25,6 +25,7 @@ from sqlmodel import Session, col, select
 from .access import audience_of
 from .audit import record
 from .clock import utcnow
+from .conversations import _activity
 from .csat import customer_languages, in_language
 from .db import Database, queue_event
 from .errors import HandoffError
@@ -383,26 +384,11 @@ def _hand_over(
 def _note_failure(
     session: Session, conversation: Conversation, problem: str, now: datetime
 ) -> None:
-    assert conversation.id is not None
-    line = Message(
-        conversation_id=conversation.id,
-        inbox_id=conversation.inbox_id,
-        kind=MessageKind.activity,
-        content=f"The bot could not hand over ({problem}): please take this conversation",
-        delivery=Delivery.sent,
-        created_at=now,
-    )
-    session.add(line)
-    session.flush()
-    assert line.id is not None
-    queue_event(
+    _activity(
         session,
-        message_created(
-            message_id=line.id,
-            conversation_id=conversation.id,
-            kind=line.kind,
-            audience=audience_of(conversation),
-        ),
+        conversation,
+        f"The bot could not hand over ({problem}): please take this conversation",
+        now,
     )
 
 

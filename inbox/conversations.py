@@ -256,30 +256,52 @@ def _open_conversation(
     return conversation
 
 
-def _activity(session: Session, conversation: Conversation, text: str, now: datetime) -> Message:
-    """A line in the thread that records a change; agents see it, customers never do."""
+def add_message(
+    session: Session,
+    conversation: Conversation,
+    *,
+    kind: str,
+    content: str,
+    now: datetime,
+    sender_agent_id: int | None = None,
+    delivery: str = Delivery.sent,
+    automatic: bool = False,
+) -> Message:
+    """Add one message to the thread and announce it after the commit; does not commit.
+
+    The customer's widget hears of incoming and outgoing messages only; an outgoing one left
+    `pending` is sent through the conversation's channel by the dispatcher.
+    """
     assert conversation.id is not None
     message = Message(
         conversation_id=conversation.id,
         inbox_id=conversation.inbox_id,
-        kind=MessageKind.activity,
-        content=text,
-        delivery=Delivery.sent,
+        kind=kind,
+        sender_agent_id=sender_agent_id,
+        content=content,
+        delivery=delivery,
+        automatic=automatic,
         created_at=now,
     )
     session.add(message)
     session.flush()
     assert message.id is not None
+    customer = kind in (MessageKind.incoming, MessageKind.outgoing)
     queue_event(
         session,
         message_created(
             message_id=message.id,
             conversation_id=conversation.id,
             kind=message.kind,
-            audience=audience_of(conversation),
+            audience=audience_of(conversation, customer=customer),
         ),
     )
     return message
+
+
+def _activity(session: Session, conversation: Conversation, text: str, now: datetime) -> Message:
+    """A line in the thread that records a change; agents see it, customers never do."""
+    return add_message(session, conversation, kind=MessageKind.activity, content=text, now=now)
 
 
 def _touch(
@@ -332,42 +354,45 @@ def do_reply(
     content = check_content(content)
     check_version(conversation, expected_version)
     assert conversation.id is not None
-    message = Message(
-        conversation_id=conversation.id,
-        inbox_id=conversation.inbox_id,
+    message = agent_reply(session, conversation, agent, content, now, audit="message.replied")
+    session.commit()
+    return message
+
+
+def agent_reply(
+    session: Session,
+    conversation: Conversation,
+    agent: Agent,
+    content: str,
+    now: datetime,
+    *,
+    audit: str,
+) -> Message:
+    """An agent's words to the customer: sent through the channel, counted as a response,
+    and the conversation taken if nobody had it. Does not commit."""
+    message = add_message(
+        session,
+        conversation,
         kind=MessageKind.outgoing,
-        sender_agent_id=agent.id,
         content=content,
+        now=now,
+        sender_agent_id=agent.id,
         delivery=Delivery.pending,
-        created_at=now,
     )
-    session.add(message)
     if conversation.first_response_at is None:
         conversation.first_response_at = now
     conversation.last_agent_message_at = now
     conversation.preview = content[:300]
     if conversation.assignee_id is None:
         _assign(session, conversation, agent, actor=agent, now=now)
-    session.flush()
-    assert message.id is not None
     record(
         session,
-        "message.replied",
+        audit,
         actor=agent,
         conversation_id=conversation.id,
         details={"message_id": message.id},
     )
-    queue_event(
-        session,
-        message_created(
-            message_id=message.id,
-            conversation_id=conversation.id,
-            kind=message.kind,
-            audience=audience_of(conversation, customer=True),
-        ),
-    )
     _touch(session, conversation, "reply", now)
-    session.commit()
     return message
 
 

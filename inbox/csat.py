@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from .access import audience_of
 from .audit import record
 from .clock import utcnow
+from .conversations import _activity
 from .customer_updates import render
 from .db import queue_event
 from .errors import Conflict, InvalidInput, NotFound
@@ -265,7 +266,7 @@ def do_answer_survey(
     survey.rating, survey.comment = score, text
     survey.answered_at = survey.answered_at or now
     session.add(survey)
-    _activity(session, conversation, score, text, changed=previous is not None, now=now)
+    _rating_line(session, conversation, score, text, changed=previous is not None, now=now)
     record(
         session,
         "csat.answered",
@@ -280,7 +281,7 @@ def do_answer_survey(
     return survey
 
 
-def _activity(
+def _rating_line(
     session: Session,
     conversation: Conversation,
     rating: int,
@@ -293,26 +294,7 @@ def _activity(
     assert conversation.id is not None
     verb = "changed their rating to" if changed else "rated this conversation"
     text = f"The customer {verb} {rating}/5" + (f': "{comment}"' if comment else "")
-    message = Message(
-        conversation_id=conversation.id,
-        inbox_id=conversation.inbox_id,
-        kind=MessageKind.activity,
-        content=text,
-        delivery=Delivery.sent,
-        created_at=now,
-    )
-    session.add(message)
-    session.flush()
-    assert message.id is not None
-    queue_event(
-        session,
-        message_created(
-            message_id=message.id,
-            conversation_id=conversation.id,
-            kind=message.kind,
-            audience=audience_of(conversation),
-        ),
-    )
+    _activity(session, conversation, text, now)
 
 
 def _open_review(session: Session, survey: CsatResponse, now: datetime) -> None:

@@ -16,11 +16,9 @@ from babel.core import UnknownLocaleError
 from babel.dates import format_date, format_time
 from sqlmodel import Session, col, select
 
-from .access import audience_of
 from .calendar import in_business_hours
 from .clock import utcnow
-from .db import queue_event
-from .events import message_created
+from .conversations import add_message
 from .models import (
     Contact,
     Conversation,
@@ -131,32 +129,21 @@ def send_customer_update(
     content = render(template, values).strip()
     if not content:
         return None
-    message = Message(
-        conversation_id=conversation.id,
-        inbox_id=conversation.inbox_id,
+    # Like a reply: the dispatcher sends it, the widget shows it.
+    message = add_message(
+        session,
+        conversation,
         kind=MessageKind.outgoing,
         content=content,
+        now=now,
         delivery=Delivery.pending,
         automatic=True,
-        created_at=now,
     )
-    session.add(message)
-    session.flush()
     assert message.id is not None
     session.add(
         CustomerUpdate(
             conversation_id=conversation.id, kind=kind, message_id=message.id, sent_at=now
         )
-    )
-    # The same event as a reply: the dispatcher sends it, the widget shows it.
-    queue_event(
-        session,
-        message_created(
-            message_id=message.id,
-            conversation_id=conversation.id,
-            kind=message.kind,
-            audience=audience_of(conversation, customer=True),
-        ),
     )
     return message
 

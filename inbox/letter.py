@@ -13,22 +13,16 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from .access import audience_of
-from .audit import record
 from .clock import utcnow
-from .conversations import _assign, _touch, check_content
+from .conversations import agent_reply, check_content
 from .customer_updates import _languages, eta, render, template_for
-from .db import queue_event
-from .events import message_created
 from .models import (
     Agent,
     Contact,
     Conversation,
-    Delivery,
     Escalation,
     Inbox,
     Message,
-    MessageKind,
     Team,
 )
 from .policy_store import current_policy
@@ -79,43 +73,7 @@ def do_send_letter(
     """Send the letter as the agent left it, through the conversation's own channel; commit."""
     now = now or utcnow()
     content = check_content(text)
-    assert conversation.id is not None
-    message = Message(
-        conversation_id=conversation.id,
-        inbox_id=conversation.inbox_id,
-        kind=MessageKind.outgoing,
-        sender_agent_id=agent.id,
-        content=content,
-        delivery=Delivery.pending,
-        automatic=False,  # an agent read and edited it: it is theirs
-        created_at=now,
-    )
-    session.add(message)
-    if conversation.first_response_at is None:
-        conversation.first_response_at = now
-    conversation.last_agent_message_at = now
-    conversation.preview = content[:300]
-    if conversation.assignee_id is None:
-        _assign(session, conversation, agent, actor=agent, now=now)
-    session.flush()
-    assert message.id is not None
-    record(
-        session,
-        "letter.sent",
-        actor=agent,
-        conversation_id=conversation.id,
-        details={"message_id": message.id},
-    )
-    # The same event as a reply: the dispatcher sends it, the widget shows it.
-    queue_event(
-        session,
-        message_created(
-            message_id=message.id,
-            conversation_id=conversation.id,
-            kind=message.kind,
-            audience=audience_of(conversation, customer=True),
-        ),
-    )
-    _touch(session, conversation, "reply", now)
+    # An agent read and edited it: it is theirs, sent like any reply (not `automatic`).
+    message = agent_reply(session, conversation, agent, content, now, audit="letter.sent")
     session.commit()
     return message
