@@ -266,6 +266,7 @@ def add_message(
     sender_agent_id: int | None = None,
     delivery: str = Delivery.sent,
     automatic: bool = False,
+    pinned: bool = False,
 ) -> Message:
     """Add one message to the thread and announce it after the commit; does not commit.
 
@@ -281,6 +282,7 @@ def add_message(
         content=content,
         delivery=delivery,
         automatic=automatic,
+        pinned=pinned,
         created_at=now,
     )
     session.add(message)

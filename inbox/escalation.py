@@ -21,16 +21,15 @@ from . import lifecycle
 from .access import audience_of, can_see_conversation, scope_for
 from .audit import record
 from .clock import utcnow
-from .conversations import _activity, _assign, _touch, notify
+from .conversations import _activity, _assign, _touch, add_message, notify
 from .customer_updates import send_customer_update
 from .db import queue_event
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
-from .events import Audience, Event, message_created
+from .events import Audience, Event
 from .models import (
     Agent,
     Alert,
     Conversation,
-    Delivery,
     Escalation,
     EscalationKind,
     EscalationStatus,
@@ -408,30 +407,15 @@ def _note(
     *,
     pinned: bool = False,
 ) -> Message:
-    assert conversation.id is not None
-    note = Message(
-        conversation_id=conversation.id,
-        inbox_id=conversation.inbox_id,
+    return add_message(
+        session,
+        conversation,
         kind=MessageKind.note,
-        sender_agent_id=actor.id if actor else None,
         content=content,
-        delivery=Delivery.sent,
-        created_at=now,
+        now=now,
+        sender_agent_id=actor.id if actor else None,
         pinned=pinned,
     )
-    session.add(note)
-    session.flush()
-    assert note.id is not None
-    queue_event(
-        session,
-        message_created(
-            message_id=note.id,
-            conversation_id=conversation.id,
-            kind=note.kind,
-            audience=audience_of(conversation),
-        ),
-    )
-    return note
 
 
 def _mention_team(
