@@ -48,7 +48,10 @@ def matching(session: Session, query: str) -> ColumnElement[bool] | None:
             cq=q
         )
         return or_(by_message, col(Conversation.contact_id).in_(by_contact.columns(ids)))
-    q = " & ".join(re.sub(r"[^\w]", "", w) + ":*" for w in words if re.sub(r"[^\w]", "", w))
+    # Each word goes to PostgreSQL's own parser (so `order-123` and `ann@example.org` are
+    # read as the documents were), with tsquery's operators taken out of user input.
+    safe = [re.sub(r"[&|!():*<>'\\\s]", "", w) for w in words]
+    q = " & ".join(w + ":*" for w in safe if re.search(r"\w", w))
     if not q:
         return None
     by_message = text(
