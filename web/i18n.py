@@ -17,6 +17,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DEFAULT_LOCALE = "en"
 RTL = {"ar", "he", "fa", "ur"}
+# Browsers say "no" (Norwegian) or "nn" (Nynorsk) too; Bokmål is the written Norwegian we ship.
+NORWEGIAN = {"no": ("nb",), "nn": ("nb",)}
 
 current_locale: ContextVar[str] = ContextVar("current_locale", default=DEFAULT_LOCALE)
 
@@ -58,7 +60,11 @@ def text_direction(locale: str | None = None) -> str:
 
 
 def best_match(accept_language: str | None, stored: str | None = None) -> str:
-    """The customer's language: stored on the contact, else the best of Accept-Language."""
+    """The customer's language: stored on the contact, else the best of Accept-Language.
+
+    Case does not matter (`PL`, `pl-pl`); `q=0` means "not this one"; Norwegian sent as
+    `no` or `nn` gets the Bokmål catalog.
+    """
     supported = available_locales()
     candidates: list[tuple[float, str]] = []
     if stored:
@@ -71,10 +77,14 @@ def best_match(accept_language: str | None, stored: str | None = None) -> str:
             weight = float(q) if q else 1.0
         except ValueError:
             weight = 0.0
-        candidates.append((weight, lang))
+        if weight > 0:
+            candidates.append((weight, lang))
     for _, lang in sorted(candidates, key=lambda c: -c[0]):
-        code = lang.replace("-", "_")
-        for option in (code, code.split("_")[0]):
+        language, _, region = lang.strip().replace("-", "_").partition("_")
+        language = language.lower()
+        options = [f"{language}_{region.upper()}"] if region else []
+        options += [language, *NORWEGIAN.get(language, ())]
+        for option in options:
             if option in supported:
                 return option
     return DEFAULT_LOCALE

@@ -252,3 +252,14 @@ def test_every_string_is_translated(language: str, tmp_path: Path) -> None:
         if m.id and "python-format" not in m.flags and "%" in "".join(forms(m))
     ]
     assert not stray, f"write %% for a percent sign in these: {stray}"
+
+
+def test_the_browsers_language_is_read_as_browsers_send_it() -> None:
+    from web.i18n import best_match
+
+    assert best_match("PL") == "pl"
+    assert best_match("pl-pl,en;q=0.5") == "pl"
+    assert best_match("ru;q=0, bg;q=0.5") == "bg", "q=0 means not this one"
+    assert best_match("no") == "nb" and best_match("nn-NO") == "nb"
+    assert best_match("xx", stored="ar") == "ar"
+    assert best_match("fr") == "en"
