@@ -16,6 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from channels import webhooks as channel_webhooks
 from channels.dispatch import run_dispatcher
 from channels.webchat import routes as webchat_routes
 from inbox.bot import run_bot
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *admin.routes,
         *policy_pages.routes,
         *slack_routes.routes,
+        *channel_webhooks.routes,
         *reports_pages.routes,
         Mount(
             "/api/v1",

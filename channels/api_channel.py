@@ -13,7 +13,7 @@ import json
 
 import httpx
 
-from .base import OutboundMessage, SendFailed
+from .base import OutboundMessage, failure_from_response
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -48,5 +48,5 @@ class ApiChannel:
             headers={"content-type": "application/json", "x-handoff-signature": sign(secret, body)},
         )
         if response.status_code >= 300:
-            raise SendFailed(f"webhook answered {response.status_code}")
+            raise failure_from_response(response, "webhook")
         return None

@@ -1,26 +1,45 @@
-"""Sends agents' replies through their conversation's channel, after the commit.
+"""The outbox worker: sends what customers should receive, through each conversation's
+channel, with retries (inbox/outbox.py keeps the state).
 
-It listens on the bus for committed outgoing messages, so nothing is sent for a reply that
-was rolled back. Each send's outcome is stored on the message (sent or failed, with the
-provider's error) and shown to the agent.
+It wakes when a reply is committed (the bus) or when the next retry falls due, and at least
+every few seconds, so an entry written by another process is not forgotten. Messages of one
+conversation go out one after the other, in order; conversations go in parallel, so one slow
+provider holds up nobody else.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
+from collections import defaultdict
 
 import httpx
-from sqlmodel import select
+from sqlmodel import col, select
 
-from inbox.conversations import do_mark_delivery
+from inbox.clock import utcnow
 from inbox.db import Database
 from inbox.events import Event
 from inbox.models import Contact, ContactIdentity, Conversation, Delivery, Inbox, Message
+from inbox.outbox import (
+    Claimed,
+    RetryPolicy,
+    claim_due,
+    entry_for,
+    next_due,
+    pending_message_ids,
+    record_attempt,
+)
 
 from .base import OutboundMessage, SendFailed
 from .registry import adapter_for
 
 log = logging.getLogger("handoff.dispatch")
+
+# Longest sleep between looks at the outbox when nothing announced a reply.
+IDLE_POLL = 5.0
+PARALLEL_CONVERSATIONS = 8
 
 
 def _is_outgoing(event: Event) -> bool:
@@ -28,48 +47,62 @@ def _is_outgoing(event: Event) -> bool:
 
 
 def pending_ids(db: Database) -> list[int]:
-    """Replies committed but not yet sent, e.g. when the process stopped mid-way."""
+    """Messages waiting in the outbox, e.g. when the process stopped mid-way."""
     with db.session() as session:
-        rows = session.exec(
-            select(Message.id)
-            .where(Message.kind == "outgoing", Message.delivery == Delivery.pending)
-            .order_by(Message.id)  # type: ignore[arg-type]
-        ).all()
-    return [i for i in rows if i is not None]
+        return pending_message_ids(session)
 
 
-async def run_dispatcher(db: Database, http: httpx.AsyncClient) -> None:
+async def run_dispatcher(
+    db: Database, http: httpx.AsyncClient, policy: RetryPolicy | None = None
+) -> None:
+    policy = policy or RetryPolicy()
     sub = db.bus.subscribe(_is_outgoing)
     try:
-        # Subscribed first, so a reply committed meanwhile is not missed; deliver() skips
-        # any message already sent.
-        await _deliver_all(db, http, pending_ids(db))
         while True:
-            if sub.overflowed:
-                # Fell behind a burst: the database knows what is still pending.
-                while not sub.queue.empty():
-                    sub.queue.get_nowait()
-                sub.overflowed = False
-                await _deliver_all(db, http, pending_ids(db))
+            # Announcements only wake us; the outbox table says what is due.
+            while not sub.queue.empty():
+                sub.queue.get_nowait()
+            sub.overflowed = False
+            with db.session() as session:
+                claimed = claim_due(session, policy)
+            if claimed:
+                await _send_claimed(db, http, policy, claimed)
                 continue
-            event = await sub.queue.get()
-            await _deliver_all(db, http, [int(event.data["message_id"])])
+            with db.session() as session:
+                due = next_due(session)
+            wait = IDLE_POLL
+            if due is not None:
+                wait = min(IDLE_POLL, max(0.0, (due - utcnow()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(sub.queue.get(), timeout=wait)
     finally:
         db.bus.unsubscribe(sub)
 
 
-async def _deliver_all(db: Database, http: httpx.AsyncClient, ids: list[int]) -> None:
-    for message_id in ids:
-        try:
-            await deliver(db, http, message_id)
-        except Exception:  # one bad send must not stop the others
-            log.exception("delivery of message %s failed", message_id)
+async def _send_claimed(
+    db: Database, http: httpx.AsyncClient, policy: RetryPolicy, claimed: list[Claimed]
+) -> None:
+    by_conversation: dict[int, list[int]] = defaultdict(list)
+    for item in claimed:
+        by_conversation[item.conversation_id].append(item.message_id)
+    gate = asyncio.Semaphore(PARALLEL_CONVERSATIONS)
+
+    async def in_order(message_ids: list[int]) -> None:
+        async with gate:
+            for message_id in message_ids:
+                try:
+                    await deliver(db, http, message_id, policy)
+                except Exception:  # one bad send must not stop the others
+                    log.exception("delivery of message %s failed", message_id)
+
+    await asyncio.gather(*(in_order(ids) for ids in by_conversation.values()))
 
 
-def _load(db: Database, message_id: int) -> OutboundMessage | None:
+def load_outbound(db: Database, message_id: int) -> OutboundMessage | None:
     with db.session() as session:
         message = session.get(Message, message_id)
-        if message is None or message.delivery != Delivery.pending:
+        entry = entry_for(session, message_id)
+        if message is None or entry is None or entry.state != "pending":
             return None
         conversation = session.get(Conversation, message.conversation_id)
         assert conversation is not None
@@ -81,24 +114,64 @@ def _load(db: Database, message_id: int) -> OutboundMessage | None:
                 ContactIdentity.contact_id == contact.id, ContactIdentity.inbox_id == inbox.id
             )
         ).first()
-        return OutboundMessage(message, conversation, inbox, contact, identifier)
+        earlier = session.exec(
+            select(Message.external_id, Message.kind)
+            .where(
+                Message.conversation_id == conversation.id,
+                col(Message.id) < message_id,
+                col(Message.external_id).is_not(None),
+                col(Message.kind).in_(["incoming", "outgoing"]),
+            )
+            .order_by(col(Message.id))
+        ).all()
+        thread = [ext for ext, _ in earlier if ext]
+        reply_to = next((ext for ext, kind in reversed(earlier) if kind == "incoming"), None)
+        for row in (message, conversation, inbox, contact):
+            session.expunge(row)
+        return OutboundMessage(
+            message, conversation, inbox, contact, identifier, thread=thread, reply_to=reply_to
+        )
 
 
-async def deliver(db: Database, http: httpx.AsyncClient, message_id: int) -> None:
-    outbound = _load(db, message_id)
+async def deliver(
+    db: Database, http: httpx.AsyncClient, message_id: int, policy: RetryPolicy | None = None
+) -> None:
+    """One attempt at sending one message, recorded whatever comes of it."""
+    policy = policy or RetryPolicy()
+    outbound = load_outbound(db, message_id)
     if outbound is None:
         return
     adapter = adapter_for(outbound.inbox.channel)
-    state, error = Delivery.sent, None
+    error: str | None = None
+    permanent = False
+    retry_after: float | None = None
+    provider_id: str | None = None
+    started = time.monotonic()
     if adapter is None:
-        state, error = Delivery.failed, f"no adapter for channel {outbound.inbox.channel}"
+        error, permanent = f"no adapter for channel {outbound.inbox.channel}", True
     else:
         try:
-            await adapter.send(outbound, http)
-        except (TimeoutError, SendFailed, httpx.HTTPError) as exc:
-            state, error = Delivery.failed, str(exc) or type(exc).__name__
-            log.warning("send of message %s failed: %s", message_id, error)
+            provider_id = await adapter.send(outbound, http)
+        except SendFailed as exc:
+            error, permanent, retry_after = str(exc), exc.permanent, exc.retry_after
+        except (TimeoutError, httpx.HTTPError, OSError) as exc:
+            error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        except Exception as exc:  # a fault of ours; logged in full, retried like an outage
+            log.exception("adapter %s crashed sending message %s", adapter.name, message_id)
+            error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    if error is not None:
+        log.warning("send of message %s failed: %s", message_id, error)
     with db.session() as session:
-        message = session.get(Message, message_id)
-        if message is not None:
-            do_mark_delivery(session=session, message=message, delivery=state, error=error)
+        record_attempt(
+            session,
+            message_id,
+            policy,
+            error=error,
+            permanent=permanent,
+            retry_after=retry_after,
+            provider_id=provider_id,
+            duration_ms=int((time.monotonic() - started) * 1000),
+        )
+
+
+__all__ = ["Delivery", "deliver", "pending_ids", "run_dispatcher"]

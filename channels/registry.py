@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from .api_channel import ApiChannel
-from .base import ChannelAdapter
+from .base import ChannelAdapter, WebhookAdapter
 from .webchat.adapter import WebchatChannel
 
 ADAPTERS: dict[str, ChannelAdapter] = {
@@ -14,3 +16,11 @@ ADAPTERS: dict[str, ChannelAdapter] = {
 
 def adapter_for(channel: str) -> ChannelAdapter | None:
     return ADAPTERS.get(channel)
+
+
+def webhook_adapter_for(channel: str) -> WebhookAdapter | None:
+    """The adapter when its provider calls a webhook (not the web chat or the API channel)."""
+    adapter = ADAPTERS.get(channel)
+    if adapter is None or not hasattr(adapter, "parse"):
+        return None
+    return cast(WebhookAdapter, adapter)

@@ -42,6 +42,7 @@ from .models import (
     Status,
     Team,
 )
+from .outbox import enqueue
 from .policy import Bot, CannedAnswer, Policy
 from .policy_store import current_policy
 
@@ -296,6 +297,7 @@ def _reply(
     # Flushed at once: the unique key refuses a second turn here, before anything else.
     session.flush()
     assert reply.id is not None
+    enqueue(session, reply, now)
     conversation.preview = text[:300]
     conversation.last_activity_at = now
     conversation.version += 1

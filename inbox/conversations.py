@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from . import lifecycle
+from . import lifecycle, outbox
 from .access import audience_of, can_see_conversation, scope_for
+from .attachments import store_attachments
 from .audit import record
 from .clock import utcnow
 from .db import queue_event
@@ -60,6 +61,18 @@ class InboundMessage:
     # False when nobody checked the address (the widget's pre-chat form): a visitor who types
     # someone else's email must not join that person's contact and read their conversations.
     match_email: bool = True
+    # Threaded channels (email, Slack threads): external_ids this message answers, nearest
+    # first (In-Reply-To, then References). The first one found in this inbox picks the
+    # conversation, whoever's it is: the provider put the message in that thread.
+    thread_refs: list[str] = field(default_factory=list)
+    # A message that threads to nothing starts a conversation of its own (a new email, a new
+    # Slack thread) instead of joining the contact's latest one (chat channels).
+    starts_thread: bool = False
+    # A ticket tag in an email subject ("[#123]"): honoured only when the sender is that
+    # conversation's contact, so a guessed number reads nobody else's case.
+    ticket_conversation_id: int | None = None
+    # An auto-reply or bounce: stored and flagged, never answered, never reopens anything.
+    auto_submitted: bool = False
 
 
 @dataclass
@@ -153,15 +166,34 @@ def find_or_create_contact(session: Session, inbox: Inbox, inbound: InboundMessa
     return contact
 
 
-def _store_inbound(
-    session: Session, inbox: Inbox, inbound: InboundMessage, content: str, now: datetime
-) -> Received:
-    contact = find_or_create_contact(session, inbox, inbound)
-    conversation = session.exec(
+def _thread_of(
+    session: Session, inbox: Inbox, contact: Contact, inbound: InboundMessage
+) -> Conversation | None:
+    """The conversation this message belongs to, or None for a new one."""
+    for ref in inbound.thread_refs[:50]:
+        parent = _existing(session, inbox.id or 0, ref)
+        if parent is not None:
+            return session.get(Conversation, parent.conversation_id)
+    if inbound.ticket_conversation_id is not None:
+        tagged = session.get(Conversation, inbound.ticket_conversation_id)
+        if tagged is not None and tagged.contact_id == contact.id and tagged.inbox_id == inbox.id:
+            return tagged
+    if inbound.starts_thread:
+        return None
+    return session.exec(
         select(Conversation)
         .where(Conversation.contact_id == contact.id, Conversation.inbox_id == inbox.id)
         .order_by(col(Conversation.id).desc())
     ).first()
+
+
+def _store_inbound(
+    session: Session, inbox: Inbox, inbound: InboundMessage, content: str, now: datetime
+) -> Received:
+    contact = find_or_create_contact(session, inbox, inbound)
+    conversation = _thread_of(session, inbox, contact, inbound)
+    if inbound.auto_submitted and conversation is not None:
+        return _store_auto_submitted(session, conversation, contact, inbound, content, now)
     new = reopened = False
     if conversation is None or (
         conversation.status == Status.resolved
@@ -195,10 +227,13 @@ def _store_inbound(
         content=content,
         external_id=inbound.external_id,
         delivery=Delivery.received,
-        attachments=inbound.attachments,
         created_at=now,
+        auto_submitted=inbound.auto_submitted,
     )
     session.add(message)
+    if inbound.attachments:
+        session.flush()
+        message.attachments = store_attachments(session, message, inbound.attachments)
     conversation.last_customer_message_at = now
     conversation.last_activity_at = now
     conversation.preview = content[:300]
@@ -228,6 +263,44 @@ def _store_inbound(
         ),
     )
     return Received(message, conversation, contact, new_conversation=new, reopened=reopened)
+
+
+def _store_auto_submitted(
+    session: Session,
+    conversation: Conversation,
+    contact: Contact,
+    inbound: InboundMessage,
+    content: str,
+    now: datetime,
+) -> Received:
+    """An out-of-office or a bounce joins its thread for the record, and changes nothing:
+    no reopen, no SLA clock, no bot, no status update (which would answer a robot)."""
+    assert conversation.id is not None
+    message = Message(
+        conversation_id=conversation.id,
+        inbox_id=conversation.inbox_id,
+        kind=MessageKind.incoming,
+        content=content,
+        external_id=inbound.external_id,
+        delivery=Delivery.received,
+        created_at=now,
+        auto_submitted=True,
+    )
+    session.add(message)
+    session.flush()
+    if inbound.attachments:
+        message.attachments = store_attachments(session, message, inbound.attachments)
+    assert message.id is not None
+    queue_event(
+        session,
+        message_created(
+            message_id=message.id,
+            conversation_id=conversation.id,
+            kind=message.kind,
+            audience=audience_of(conversation),
+        ),
+    )
+    return Received(message, conversation, contact)
 
 
 def _open_conversation(
@@ -288,6 +361,8 @@ def add_message(
     session.add(message)
     session.flush()
     assert message.id is not None
+    if kind == MessageKind.outgoing and delivery == Delivery.pending:
+        outbox.enqueue(session, message, now)
     customer = kind in (MessageKind.incoming, MessageKind.outgoing)
     queue_event(
         session,

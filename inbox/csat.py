@@ -37,6 +37,7 @@ from .models import (
     Status,
     Team,
 )
+from .outbox import enqueue
 from .policy_store import current_policy
 
 log = logging.getLogger("handoff.csat")
@@ -146,6 +147,7 @@ def request_rating(session: Session, conversation: Conversation, now: datetime) 
     session.add(message)
     session.flush()
     assert message.id is not None
+    enqueue(session, message, now)
     # Recorded like a status update, so the widget knows this message asks for a rating and
     # status updates keep their distance from it.
     session.add(

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from .clock import utcnow
@@ -199,6 +199,8 @@ class Message(SQLModel, table=True):
     # Sent by Handoff itself (a status update, the bot), not typed by an agent.
     automatic: bool = False
     pinned: bool = False
+    # An auto-reply or a bounce (Auto-Submitted, Precedence, a DSN): stored, never answered.
+    auto_submitted: bool = False
 
 
 class Mention(SQLModel, table=True):
@@ -381,3 +383,78 @@ class CustomerUpdate(SQLModel, table=True):
     kind: str = Field(max_length=32)
     message_id: int | None = Field(default=None, foreign_key="message.id")
     sent_at: datetime = Field(default_factory=utcnow)
+
+
+class Attachment(SQLModel, table=True):
+    """A file that came with a customer's message; its bytes live here, within size limits."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    inbox_id: int = Field(foreign_key="inbox.id")
+    message_id: int | None = Field(
+        default=None, foreign_key="message.id", ondelete="CASCADE", index=True
+    )
+    filename: str = Field(default="", max_length=255)
+    content_type: str = Field(default="application/octet-stream", max_length=255)
+    size: int = 0
+    data: bytes = Field(default=b"", sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class OutboxState(StrEnum):
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+
+
+class OutboxEntry(SQLModel, table=True):
+    """A message waiting to go out through its channel; a background worker sends it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    message_id: int = Field(foreign_key="message.id", ondelete="CASCADE", unique=True)
+    inbox_id: int = Field(foreign_key="inbox.id")
+    state: str = Field(default=OutboxState.pending, max_length=16)
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """One try at sending an outbox entry, kept so nobody has to guess what happened."""
+
+    __tablename__ = "delivery_attempt"
+    id: int | None = Field(default=None, primary_key=True)
+    outbox_id: int = Field(foreign_key="outbox.id", ondelete="CASCADE", index=True)
+    number: int
+    started_at: datetime = Field(default_factory=utcnow)
+    duration_ms: int = 0
+    ok: bool = False
+    error: str | None = None
+    retry_after_seconds: float | None = None
+
+
+class ChannelReceipt(SQLModel, table=True):
+    """A provider delivery already handled (Slack event_id, Telegram update_id)."""
+
+    __tablename__ = "channel_receipt"
+    __table_args__ = (UniqueConstraint("inbox_id", "key", name="uq_receipt_inbox_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    inbox_id: int = Field(foreign_key="inbox.id", ondelete="CASCADE")
+    key: str = Field(max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class MailCursor(SQLModel, table=True):
+    """How far IMAP polling has read one folder: a UIDVALIDITY change starts it over."""
+
+    __tablename__ = "mail_cursor"
+    __table_args__ = (UniqueConstraint("inbox_id", "folder", name="uq_mail_cursor"),)
+    id: int | None = Field(default=None, primary_key=True)
+    inbox_id: int = Field(foreign_key="inbox.id", ondelete="CASCADE")
+    folder: str = Field(max_length=255)
+    uidvalidity: int = 0
+    last_uid: int = 0
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -21,6 +21,9 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     secret_key: str = "dev-only-secret-change-me"
     smtp_port: int = 2525
+    # Where providers reach this server (https://help.example.com), when a proxy stands in
+    # front: Twilio signs the URL it called, and links in alerts and emails use it.
+    public_url: str | None = None
     demo: bool = True
     # Origins allowed to open the agents' websocket besides the page's own host.
     allowed_origins: list[str] = []

@@ -55,7 +55,7 @@ async def test_a_refused_send_is_marked_failed_with_the_reason(
 ) -> None:
     w = build_world(session)
     with standin_server() as hook:
-        hook.check = lambda path, headers, body: (500, b'{"error": "down"}')
+        hook.check = lambda path, headers, body: (400, b'{"error": "unknown user"}')
         do_update_inbox(session=session, inbox=w.api, changes={"config": {"webhook_url": hook.url}})
         session.commit()
         c = customer_writes(session, w.api, "hello").conversation
@@ -65,7 +65,9 @@ async def test_a_refused_send_is_marked_failed_with_the_reason(
             await deliver(db, http, reply.id)
     with db.session() as fresh:
         stored = fresh.exec(select(Message).where(Message.id == reply.id)).one()
-    assert stored.delivery == "failed" and stored.error == "webhook answered 500"
+    # A 400 will not get better by trying again: failed at once, with the partner's words.
+    assert stored.delivery == "failed"
+    assert stored.error == 'webhook answered 400: {"error": "unknown user"}'
 
 
 async def test_webchat_replies_are_sent_over_the_widget_socket(
