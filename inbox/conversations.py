@@ -21,6 +21,7 @@ from .clock import utcnow
 from .db import queue_event
 from .errors import Conflict, InvalidInput, NotFound
 from .events import Audience, conversation_changed, message_created, notification_created
+from .html import clean_html
 from .models import (
     Agent,
     Contact,
@@ -73,6 +74,10 @@ class InboundMessage:
     ticket_conversation_id: int | None = None
     # An auto-reply or bounce: stored and flagged, never answered, never reopens anything.
     auto_submitted: bool = False
+    # Email: the HTML body (sanitized here before it is stored) and the quoted history that
+    # the thread shows folded; `content` holds the new words as text.
+    html: str | None = None
+    quoted: str = ""
 
 
 @dataclass
@@ -229,6 +234,8 @@ def _store_inbound(
         delivery=Delivery.received,
         created_at=now,
         auto_submitted=inbound.auto_submitted,
+        html=clean_html(inbound.html),
+        quoted=inbound.quoted[:MAX_CONTENT],
     )
     session.add(message)
     if inbound.attachments:
@@ -285,6 +292,8 @@ def _store_auto_submitted(
         delivery=Delivery.received,
         created_at=now,
         auto_submitted=True,
+        html=clean_html(inbound.html),
+        quoted=inbound.quoted[:MAX_CONTENT],
     )
     session.add(message)
     session.flush()

@@ -201,6 +201,10 @@ class Message(SQLModel, table=True):
     pinned: bool = False
     # An auto-reply or a bounce (Auto-Submitted, Precedence, a DSN): stored, never answered.
     auto_submitted: bool = False
+    # An email's HTML body, already sanitized (nh3) when stored; `content` keeps its text.
+    html: str | None = None
+    # Earlier messages the customer's mail quoted, shown folded under the new words.
+    quoted: str = ""
 
 
 class Mention(SQLModel, table=True):

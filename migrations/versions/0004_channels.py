@@ -88,9 +88,13 @@ def upgrade() -> None:
     op.create_index(op.f('ix_delivery_attempt_outbox_id'), 'delivery_attempt', ['outbox_id'], unique=False)
     # Plain ALTER with a default: a batch copy would drop the FTS triggers on SQLite.
     op.add_column('message', sa.Column('auto_submitted', sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column('message', sa.Column('html', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+    op.add_column('message', sa.Column('quoted', sqlmodel.sql.sqltypes.AutoString(), nullable=False, server_default=''))
 
 
 def downgrade() -> None:
+    op.execute('ALTER TABLE message DROP COLUMN quoted')
+    op.execute('ALTER TABLE message DROP COLUMN html')
     op.execute('ALTER TABLE message DROP COLUMN auto_submitted')
     op.drop_index(op.f('ix_delivery_attempt_outbox_id'), table_name='delivery_attempt')
     op.drop_table('delivery_attempt')
