@@ -16,6 +16,10 @@ import httpx
 from .base import OutboundMessage, failure_from_response
 
 
+# Seconds to wait for the partner's endpoint before counting the attempt as failed.
+SEND_TIMEOUT = 10.0
+
+
 def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
@@ -44,7 +48,7 @@ class ApiChannel:
         response = await http.post(
             url,
             content=body,
-            timeout=10.0,
+            timeout=SEND_TIMEOUT,
             headers={"content-type": "application/json", "x-handoff-signature": sign(secret, body)},
         )
         if response.status_code >= 300:

@@ -169,12 +169,20 @@ def record_attempt(
         wait = policy.delay(entry.attempts, retry_after)
         entry.next_attempt_at = now + timedelta(seconds=wait)
         entry.last_error = error
-        message.error = f"Attempt {entry.attempts} failed ({error}); trying again in {wait:.0f} s"
+        message.error = f"Attempt {entry.attempts} failed ({error}); trying again {_in(wait)}"
     session.add(entry)
     session.add(message)
     _announce(session, message)
     session.commit()
     return entry.state
+
+
+def _in(seconds: float) -> str:
+    if seconds < 1:
+        return "in a moment"
+    if seconds < 120:
+        return f"in {seconds:.0f} s"
+    return f"in {seconds / 60:.0f} min"
 
 
 def do_retry_delivery(
