@@ -6,11 +6,15 @@ from typing import cast
 
 from .api_channel import ApiChannel
 from .base import ChannelAdapter, WebhookAdapter
+from .twilio_channel import TwilioChannel
 from .webchat.adapter import WebchatChannel
+from .x import XChannel
 
 ADAPTERS: dict[str, ChannelAdapter] = {
     "webchat": WebchatChannel(),
     "api": ApiChannel(),
+    "x": XChannel(),
+    "twilio": TwilioChannel(),
 }
 
 

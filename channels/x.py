@@ -1,0 +1,220 @@
+"""X (Twitter) direct messages through the Account Activity API (docs/channels/x.md).
+
+Inbound, X calls `/webhooks/x/{inbox_id}`: a GET with `crc_token` (the challenge-response
+check, answered with an HMAC of the token) and POSTs of account activity signed with
+`x-twitter-webhooks-signature`. Only `message_create` events from other people become
+messages; our own replies come back as echoes and are ignored.
+
+Outbound, a reply is `POST {api_base}/2/dm_conversations/with/{participant_id}/messages`
+with the user access token as a Bearer token; the answer's `dm_event_id` is the message's id.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from inbox.conversations import InboundMessage
+from inbox.models import Inbox
+
+from .base import (
+    BadSignature,
+    DeliveryUpdate,
+    Malformed,
+    OutboundMessage,
+    Parsed,
+    Reply,
+    SendFailed,
+    WebhookRequest,
+    failure_from_response,
+)
+from .twilio_channel import split_text
+
+DEFAULT_API_BASE = "https://api.twitter.com"
+TIMEOUT = 10.0
+# X takes direct messages of up to 10,000 characters.
+MAX_TEXT = 10_000
+
+
+def sign(consumer_secret: str, data: bytes) -> str:
+    """X's signature: `sha256=` and the base64 HMAC-SHA256 keyed with the consumer secret."""
+    digest = hmac.new(consumer_secret.encode(), data, hashlib.sha256).digest()
+    return "sha256=" + base64.b64encode(digest).decode()
+
+
+def _config(inbox: Inbox, key: str) -> str:
+    value = inbox.config.get(key)
+    return str(value) if value else ""
+
+
+def _dict(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Malformed(f"{what} is not an object")
+    return value
+
+
+class XChannel:
+    name = "x"
+    max_body = 1024 * 1024
+
+    # -- inbound ---------------------------------------------------------------------------
+
+    def verify(self, request: WebhookRequest, inbox: Inbox) -> None:
+        secret = _config(inbox, "consumer_secret")
+        if not secret:
+            raise BadSignature("the inbox has no consumer_secret")
+        given = request.header("x-twitter-webhooks-signature")
+        if not given:
+            raise BadSignature("no x-twitter-webhooks-signature header")
+        if not hmac.compare_digest(sign(secret, request.body).encode(), given.encode()):
+            raise BadSignature("x-twitter-webhooks-signature does not match")
+
+    def handshake(self, request: WebhookRequest, inbox: Inbox) -> Reply | None:
+        """The CRC check X makes when the webhook is registered, and hourly after."""
+        token = request.query.get("crc_token")
+        if not token:
+            raise Malformed("no crc_token")
+        secret = _config(inbox, "consumer_secret")
+        if not secret:
+            raise BadSignature("the inbox has no consumer_secret")
+        body = json.dumps({"response_token": sign(secret, token.encode())})
+        return Reply(body=body, content_type="application/json")
+
+    def parse(self, request: WebhookRequest, inbox: Inbox) -> Parsed:
+        payload = request.json_object()
+        ours = _config(inbox, "account_id")
+        for_user = payload.get("for_user_id")
+        if ours and for_user is not None and str(for_user) != ours:
+            return Parsed()  # another account subscribed to the same app's webhook
+        users = payload.get("users") or {}
+        if not isinstance(users, dict):
+            raise Malformed("users is not an object")
+        parsed = Parsed()
+        for event in _list(payload, "direct_message_events"):
+            event = _dict(event, "a direct message event")
+            if event.get("type") != "message_create":
+                continue
+            inbound = self._message(event, users, inbox, ours)
+            if inbound is not None:
+                parsed.messages.append(inbound)
+        for read in _list(payload, "direct_message_mark_read_events"):
+            read = _dict(read, "a mark-read event")
+            reader, last = read.get("sender_id"), read.get("last_read_event_id")
+            if reader is not None and str(reader) != ours and last:
+                # Read receipts name the last message the customer saw; only ours move.
+                parsed.deliveries.append(DeliveryUpdate(str(last), "read"))
+        return parsed
+
+    def _message(
+        self, event: dict[str, Any], users: dict[str, Any], inbox: Inbox, ours: str
+    ) -> InboundMessage | None:
+        create = _dict(event.get("message_create"), "message_create")
+        sender, event_id = create.get("sender_id"), event.get("id")
+        if not sender or not event_id:
+            raise Malformed("a message_create without sender_id or id")
+        if str(sender) == ours:
+            return None  # our own reply, echoed back
+        data = create.get("message_data") or {}
+        data = _dict(data, "message_data")
+        text = data.get("text") or ""
+        if not isinstance(text, str):
+            raise Malformed("message_data.text is not text")
+        attachments: list[dict[str, Any]] = []
+        attachment = data.get("attachment")
+        if isinstance(attachment, dict) and isinstance(attachment.get("media"), dict):
+            media = attachment["media"]
+            # X appends the media's t.co link to the text; the attachment stands for it.
+            link = str(media.get("url") or "")
+            if link and text.rstrip().endswith(link):
+                text = text.rstrip()[: -len(link)]
+            attachments.append(
+                {
+                    "kind": "media",
+                    "media_type": str(media.get("type") or ""),
+                    "id": str(media.get("id_str") or media.get("id") or ""),
+                    "url": str(media.get("media_url_https") or media.get("media_url") or ""),
+                }
+            )
+        user = users.get(str(sender))
+        user = user if isinstance(user, dict) else {}
+        screen_name = str(user.get("screen_name") or "")
+        assert inbox.id is not None
+        return InboundMessage(
+            inbox_id=inbox.id,
+            identifier=str(sender),
+            name=str(user.get("name") or (f"@{screen_name}" if screen_name else "")),
+            content=_expand_links(text, data.get("entities")).strip(),
+            external_id=str(event_id),
+            attachments=attachments,
+        )
+
+    # -- outbound --------------------------------------------------------------------------
+
+    async def send(self, outbound: OutboundMessage, http: httpx.AsyncClient) -> str | None:
+        inbox = outbound.inbox
+        token = _config(inbox, "access_token")
+        if not token:
+            raise SendFailed("the inbox has no access_token", permanent=True)
+        if not outbound.identifier:
+            raise SendFailed("the contact has no X user id in this inbox", permanent=True)
+        base = _config(inbox, "api_base") or DEFAULT_API_BASE
+        participant = quote(outbound.identifier, safe="")
+        url = f"{base.rstrip('/')}/2/dm_conversations/with/{participant}/messages"
+        event_id: str | None = None
+        for part in split_text(outbound.message.content, MAX_TEXT):
+            response = await http.post(
+                url,
+                json={"text": part},
+                headers={"authorization": f"Bearer {token}"},
+                timeout=TIMEOUT,
+            )
+            if response.status_code >= 300:
+                raise _failure(response)
+            event_id = _event_id(response)
+        return event_id
+
+
+def _list(payload: dict[str, Any], key: str) -> list[Any]:
+    value = payload.get(key) or []
+    if not isinstance(value, list):
+        raise Malformed(f"{key} is not a list")
+    return value
+
+
+def _expand_links(text: str, entities: Any) -> str:
+    """Show the links the customer wrote instead of X's t.co wrappers."""
+    urls = entities.get("urls") if isinstance(entities, dict) else None
+    for link in urls if isinstance(urls, list) else []:
+        if isinstance(link, dict) and link.get("url") and link.get("expanded_url"):
+            text = text.replace(str(link["url"]), str(link["expanded_url"]))
+    return text
+
+
+def _event_id(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise SendFailed("X's answer is not JSON", permanent=True) from exc
+    data = body.get("data") if isinstance(body, dict) else None
+    if isinstance(data, dict) and data.get("dm_event_id"):
+        return str(data["dm_event_id"])
+    # A 2xx with only "errors" is X refusing the message.
+    errors = body.get("errors") if isinstance(body, dict) else None
+    raise SendFailed(f"X sent no dm_event_id: {json.dumps(errors)[:300]}", permanent=True)
+
+
+def _failure(response: httpx.Response) -> SendFailed:
+    failure = failure_from_response(response, "X")
+    if response.status_code == 429 and failure.retry_after is None:
+        # X says when the rate-limit window reopens, as epoch seconds.
+        reset = response.headers.get("x-rate-limit-reset", "")
+        if reset.isdigit():
+            failure.retry_after = max(0.0, int(reset) - time.time())
+    return failure
