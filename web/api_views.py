@@ -222,6 +222,9 @@ def messages_json(
             "external_id": m.external_id,
             "attachments": m.attachments,
             "edited": m.edited,
+            "auto_submitted": m.auto_submitted,
+            "html": m.html,
+            "quoted": m.quoted,
             "created_at": iso(m.created_at),
         }
         for m in messages

@@ -8,6 +8,9 @@ from typing import Any
 
 import jinja2
 from jinja2_fragments.starlette import Jinja2Blocks
+from markupsafe import Markup
+
+from inbox.html import clean_html
 
 from . import i18n
 
@@ -53,6 +56,20 @@ def iso(value: datetime | None) -> str:
     return value.isoformat()
 
 
+def _clean_html(html: str | None) -> Markup:
+    """Stored HTML was sanitized on the way in; cleaned again on the way out, so a rule
+    tightened later protects old mail too."""
+    return Markup(clean_html(html) or "")
+
+
+def _filesize(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.0f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
 def make_templates() -> Jinja2Blocks:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(ROOT / "templates")),
@@ -65,6 +82,8 @@ def make_templates() -> Jinja2Blocks:
     )
     env.filters["ago"] = ago
     env.filters["iso"] = iso
+    env.filters["clean_html"] = _clean_html
+    env.filters["filesize"] = _filesize
     env.globals["channel_icon"] = channel_label
     env.globals["text_direction"] = i18n.text_direction
     env.globals["current_locale"] = i18n.current_locale.get
