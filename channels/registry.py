@@ -6,13 +6,17 @@ from typing import cast
 
 from .api_channel import ApiChannel
 from .base import ChannelAdapter, WebhookAdapter
+from .messenger import MessengerChannel
 from .twilio_channel import TwilioChannel
 from .webchat.adapter import WebchatChannel
+from .whatsapp import WhatsAppChannel
 from .x import XChannel
 
 ADAPTERS: dict[str, ChannelAdapter] = {
     "webchat": WebchatChannel(),
     "api": ApiChannel(),
+    "whatsapp": WhatsAppChannel(),
+    "messenger": MessengerChannel(),
     "x": XChannel(),
     "twilio": TwilioChannel(),
 }

@@ -1,0 +1,210 @@
+"""Messenger and Instagram direct messages (docs/channels/messenger.md).
+
+Inbound: Meta POSTs `page` or `instagram` deliveries signed with `X-Hub-Signature-256`; each
+entry's `messaging` list holds messages, postbacks (button taps), edits and receipts. Our own
+messages come back as echoes and are ignored. Outbound: `POST {api_base}/me/messages` with the
+page access token, one request per 2,000 characters.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from inbox.conversations import InboundMessage
+from inbox.models import Inbox
+
+from .base import (
+    DeliveryUpdate,
+    Edit,
+    Malformed,
+    OutboundMessage,
+    Parsed,
+    SendFailed,
+    WebhookRequest,
+)
+from .graph import (
+    GraphWebhook,
+    api_base,
+    as_dict,
+    as_id,
+    as_list,
+    config_str,
+    post_graph,
+    readable_location,
+    send_in_parts,
+    split_text,
+)
+
+log = logging.getLogger("handoff.messenger")
+
+OBJECTS = ("page", "instagram")
+# Messenger refuses a text longer than this (Instagram allows 1,000 bytes; see the docs).
+MAX_TEXT = 2000
+
+
+def _text(value: object) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _attachment(item: object) -> tuple[str, dict[str, Any] | None]:
+    """One attachment as words, and a reference an agent can open (None when only words)."""
+    attachment = as_dict(item, "attachment")
+    kind = str(attachment.get("type") or "file")
+    payload = attachment.get("payload")
+    payload = payload if isinstance(payload, dict) else {}
+    if kind == "location":
+        spot = payload.get("coordinates")
+        if isinstance(spot, dict):
+            return readable_location(spot.get("lat"), spot.get("long"), name=None), None
+    url = payload.get("url") or attachment.get("url")
+    title = _text(attachment.get("title")) or _text(payload.get("title"))
+    if kind == "fallback":
+        # A shared link: the title and the address are the whole message.
+        return " ".join(w for w in (title, str(url or "")) if w) or "[link]", None
+    reference: dict[str, Any] = {"kind": kind}
+    if url:
+        reference["url"] = str(url)
+    if payload.get("sticker_id"):
+        reference["sticker_id"] = str(payload["sticker_id"])
+    return (f"[{kind}: {title}]" if title else f"[{kind}]"), reference
+
+
+def _message(event: dict[str, Any], sender: str, inbox_id: int) -> InboundMessage | None:
+    message = as_dict(event.get("message"), "message")
+    mid = as_id(message.get("mid"), "message mid")
+    if message.get("is_deleted"):
+        log.info("inbox %s: message %s was unsent by the customer", inbox_id, mid)
+        return None
+    words = [_text(message.get("text"))]
+    references: list[dict[str, Any]] = []
+    for item in as_list(message.get("attachments"), "attachments"):
+        said, reference = _attachment(item)
+        if reference is None:
+            words.append(said)
+        else:
+            references.append(reference)
+            if not words[0]:
+                words.append(said)
+    if message.get("is_unsupported"):
+        words.append("[a message Instagram does not pass on to apps]")
+    content = "\n".join(w for w in words if w)
+    if not content:
+        log.info("inbox %s: message %s has nothing to show", inbox_id, mid)
+        return None
+    return InboundMessage(
+        inbox_id=inbox_id,
+        identifier=sender,
+        content=content,
+        external_id=mid,
+        attachments=references,
+    )
+
+
+def _postback(event: dict[str, Any], sender: str, inbox_id: int) -> InboundMessage | None:
+    """A tap on a button we sent: the customer 'said' the button's title."""
+    postback = as_dict(event.get("postback"), "postback")
+    content = _text(postback.get("title")) or _text(postback.get("payload"))
+    if not content:
+        return None
+    # Older postbacks have no mid; sender and timestamp are stable across Meta's retries.
+    mid = postback.get("mid") or f"postback:{sender}:{event.get('timestamp')}"
+    return InboundMessage(
+        inbox_id=inbox_id, identifier=sender, content=content, external_id=str(mid)
+    )
+
+
+class MessengerChannel(GraphWebhook):
+    name = "messenger"
+
+    def parse(self, request: WebhookRequest, inbox: Inbox) -> Parsed:
+        assert inbox.id is not None
+        data = request.json_object()
+        kind = data.get("object")
+        if not isinstance(kind, str) or not isinstance(data.get("entry"), list):
+            raise Malformed("a Graph delivery has an object and an entry list")
+        parsed = Parsed()
+        if kind not in OBJECTS:
+            log.info("inbox %s: %s delivery ignored", inbox.id, kind)
+            return parsed
+        page_id = config_str(inbox, "page_id")
+        for entry in as_list(data.get("entry"), "entry"):
+            entry = as_dict(entry, "entry")
+            entry_id = str(entry.get("id") or "")
+            if kind == "page" and page_id and entry_id != page_id:
+                # One app's webhook may serve several pages; each has its own inbox.
+                log.info("inbox %s: entry for page %s ignored", inbox.id, entry_id)
+                continue
+            for event in as_list(entry.get("messaging"), "messaging"):
+                own = {entry_id, page_id} - {""}
+                self._read_event(as_dict(event, "messaging event"), inbox.id, parsed, own)
+        return parsed
+
+    def _read_event(
+        self, event: dict[str, Any], inbox_id: int, parsed: Parsed, own: set[str]
+    ) -> None:
+        """One messaging event; `own` holds the ids we send as (the page, the IG account)."""
+        sender_of = event.get("sender")
+        sender = str(sender_of.get("id") or "") if isinstance(sender_of, dict) else ""
+        if "message" in event:
+            message = as_dict(event["message"], "message")
+            if message.get("is_echo") or sender in own:
+                return  # our own message coming back
+            inbound = _message(event, as_id(sender, "sender id"), inbox_id)
+            if inbound is not None:
+                parsed.messages.append(inbound)
+        elif "postback" in event:
+            if sender in own:
+                return
+            inbound = _postback(event, as_id(sender, "sender id"), inbox_id)
+            if inbound is not None:
+                parsed.messages.append(inbound)
+        elif "message_edit" in event:
+            edit = as_dict(event["message_edit"], "message_edit")
+            text = _text(edit.get("text"))
+            if text and sender not in own:
+                parsed.edits.append(Edit(external_id=as_id(edit.get("mid"), "mid"), content=text))
+        elif "delivery" in event:
+            delivery = as_dict(event["delivery"], "delivery")
+            for mid in as_list(delivery.get("mids"), "mids"):
+                parsed.deliveries.append(DeliveryUpdate(external_id=str(mid), state="delivered"))
+        elif "read" in event:
+            read = as_dict(event["read"], "read")
+            # Instagram names the message seen; Messenger gives only a watermark time, which
+            # does not say which of our messages it covers, so it moves nothing.
+            if read.get("mid"):
+                parsed.deliveries.append(DeliveryUpdate(external_id=str(read["mid"]), state="read"))
+        else:
+            log.info("inbox %s: messaging event %s ignored", inbox_id, sorted(event))
+
+    async def send(self, outbound: OutboundMessage, http: httpx.AsyncClient) -> str | None:
+        inbox = outbound.inbox
+        recipient = outbound.identifier
+        if not recipient:
+            raise SendFailed("the contact has no Messenger id (PSID)", permanent=True)
+        content = outbound.message.content.strip()
+        if not content:
+            raise SendFailed("Messenger replies must have text; files are not sent", permanent=True)
+        url = f"{api_base(inbox)}/me/messages"
+        params = {"access_token": config_str(inbox, "page_access_token")}
+
+        async def send_one(part: str) -> str:
+            payload = {
+                "recipient": {"id": recipient},
+                "messaging_type": "RESPONSE",
+                "message": {"text": part},
+            }
+            answer = await post_graph(
+                http, url, payload, what="Messenger", timeout=self.timeout, params=params
+            )
+            mid = answer.get("message_id")
+            if not isinstance(mid, str) or not mid:
+                raise SendFailed(
+                    f"Messenger answered without a message_id: {str(answer)[:200]}",
+                    permanent=True,
+                )
+            return mid
+
+        return await send_in_parts(split_text(content, MAX_TEXT), send_one)
