@@ -6,7 +6,10 @@ from typing import cast
 
 from .api_channel import ApiChannel
 from .base import ChannelAdapter, WebhookAdapter
+from .email import EmailChannel
 from .messenger import MessengerChannel
+from .slack_channel import SlackChannel
+from .telegram import TelegramChannel
 from .twilio_channel import TwilioChannel
 from .webchat.adapter import WebchatChannel
 from .whatsapp import WhatsAppChannel
@@ -15,10 +18,13 @@ from .x import XChannel
 ADAPTERS: dict[str, ChannelAdapter] = {
     "webchat": WebchatChannel(),
     "api": ApiChannel(),
+    "email": EmailChannel(),
     "whatsapp": WhatsAppChannel(),
     "messenger": MessengerChannel(),
     "x": XChannel(),
     "twilio": TwilioChannel(),
+    "slack": SlackChannel(),
+    "telegram": TelegramChannel(),
 }
 
 
