@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+from limits.storage import RedisStorage
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -23,6 +24,7 @@ from inbox.bot import run_bot
 from inbox.bus import MemoryBus
 from inbox.db import Database, make_engine
 from inbox.errors import HandoffError
+from inbox.redis_bus import RedisBus
 from inbox.scheduler import run_sla_timers
 from inbox.settings import Settings
 from inbox.timers import run_housekeeping, run_snooze_timer
@@ -57,14 +59,29 @@ log = logging.getLogger("handoff")
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
-    bus = MemoryBus(replay_buffer=settings.replay_buffer, backlog=settings.connection_backlog)
+    bus: MemoryBus
+    if settings.redis_url:
+        # Several worker processes: events travel through Redis to every one of them.
+        bus = RedisBus(
+            settings.redis_url,
+            replay_buffer=settings.replay_buffer,
+            backlog=settings.connection_backlog,
+            namespace=settings.redis_namespace,
+        )
+    else:
+        bus = MemoryBus(replay_buffer=settings.replay_buffer, backlog=settings.connection_backlog)
     db = Database(make_engine(settings.database_url), bus)
     templates = make_templates()
     handoff = AppState(
         settings=settings,
         db=db,
         templates=templates,
-        limits=Limits(),
+        # With several workers, rate limits count across all of them.
+        limits=Limits(
+            RedisStorage(settings.redis_url, key_prefix=f"{settings.redis_namespace}:limits")
+            if settings.redis_url
+            else None
+        ),
         http=httpx.AsyncClient(),
         presence=Presence(),
     )
@@ -73,6 +90,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         bus.bind_loop(asyncio.get_running_loop())
+        if isinstance(bus, RedisBus):
+            await bus.start()
         tasks = [
             asyncio.create_task(run_dispatcher(db, handoff.http), name="dispatcher"),
             asyncio.create_task(run_snooze_timer(db), name="snooze-timer"),
@@ -95,6 +114,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await handoff.http.aclose()
+            if isinstance(bus, RedisBus):
+                await bus.stop()
             db.engine.dispose()
 
     routes: list[BaseRoute] = [

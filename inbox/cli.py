@@ -112,9 +112,22 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 
     from main import create_app
 
-    console.print(f"Handoff on [bold]http://{settings.host}:{settings.port}[/]")
+    workers = max(1, int(args.workers))
+    if workers > 1 and not settings.redis_url:
+        console.print(
+            "[red]Several workers need REDIS_URL[/]: without it each process would tell only "
+            "its own browsers about changes."
+        )
+        raise SystemExit(2)
+    console.print(
+        f"Handoff on [bold]http://{settings.host}:{settings.port}[/]"
+        + (f" ({workers} workers sharing events through Redis)" if workers > 1 else "")
+    )
     uvicorn.run(
-        create_app(settings),
+        # Each worker process builds its own app from the same environment.
+        "main:create_app" if workers > 1 else create_app(settings),
+        factory=workers > 1,
+        workers=workers,
         host=settings.host,
         port=settings.port,
         log_level="info",
@@ -125,7 +138,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="handoff", description="Handoff shared inbox")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="serve the web app").set_defaults(run=cmd_serve)
+    serve = sub.add_parser("serve", help="serve the web app")
+    serve.add_argument(
+        "--workers", type=int, default=1, help="worker processes (more than one needs REDIS_URL)"
+    )
+    serve.set_defaults(run=cmd_serve)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
     seed = sub.add_parser("seed-demo", help="fill the database with a demo company")
     seed.add_argument("--if-empty", action="store_true", help="only when there are no agents yet")

@@ -19,6 +19,9 @@ class Settings(BaseSettings):
         validation_alias="DATABASE_URL",
     )
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    # Pub/sub channels ignore Redis's database number: two installations sharing one Redis
+    # server need different namespaces.
+    redis_namespace: str = "handoff"
     secret_key: str = "dev-only-secret-change-me"
     smtp_port: int = 2525
     # Where providers reach this server (https://help.example.com), when a proxy stands in
