@@ -97,7 +97,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             asyncio.create_task(run_snooze_timer(db), name="snooze-timer"),
             asyncio.create_task(
                 run_sla_timers(
-                    db, handoff.http, base_url=f"http://{settings.host}:{settings.port}"
+                    db,
+                    handoff.http,
+                    base_url=settings.public_url or f"http://{settings.host}:{settings.port}",
                 ),
                 name="sla-timers",
             ),
