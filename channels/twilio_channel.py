@@ -239,13 +239,14 @@ class TwilioChannel:
             raise SendFailed("the contact has no phone number in this inbox", permanent=True)
         base = _config(inbox, "api_base") or DEFAULT_API_BASE
         url = f"{base.rstrip('/')}/2010-04-01/Accounts/{quote(sid, safe='')}/Messages.json"
+        fields = {"To": outbound.identifier, "From": sender}
+        if callback := _config(inbox, "status_callback"):
+            # A plain number reports delivery only to a URL named with each message.
+            fields["StatusCallback"] = callback
         message_sid: str | None = None
         for part in split_text(outbound.message.content, MAX_BODY):
             response = await http.post(
-                url,
-                auth=(sid, token),
-                data={"To": outbound.identifier, "From": sender, "Body": part},
-                timeout=TIMEOUT,
+                url, auth=(sid, token), data={**fields, "Body": part}, timeout=TIMEOUT
             )
             if response.status_code >= 300:
                 raise _failure(response)

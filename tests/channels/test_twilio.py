@@ -36,6 +36,7 @@ SID = "ACae0e1f1c3a2b4d5e6f708192a3b4c5d6"
 TOKEN = "twilio-auth-token"
 OUR_NUMBER = "+14155550100"
 CALLER = "+15551234567"
+STATUS_URL = "https://help.example.com/webhooks/twilio/1/sms"
 
 
 def fixture(name: str, **changes: str) -> dict[str, str]:
@@ -300,7 +301,9 @@ def twilio_api(messages_sent: list[dict[str, list[str]]]) -> Any:
         if not headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             return 400, b'{"code": 21603, "message": "not a form"}'
         form = parse_qs(body.decode())
-        if set(form) != {"To", "From", "Body"} or len(form["Body"][0]) > 1600:
+        if not {"To", "From", "Body"} <= set(form) <= {"To", "From", "Body", "StatusCallback"}:
+            return 400, b'{"code": 21602, "message": "Message body is required"}'
+        if len(form["Body"][0]) > 1600:
             return 400, b'{"code": 21617, "message": "The concatenated message body is too long"}'
         messages_sent.append(form)
         sid = "SM" + hashlib.md5(body).hexdigest()
@@ -366,10 +369,13 @@ async def test_a_long_reply_goes_out_in_parts_twilio_accepts(
     with standin_server() as api:
         api.check = twilio_api(sent)
         outbound = outbound_to(session, db, api, words)
+        outbound.inbox.config = {**outbound.inbox.config, "status_callback": STATUS_URL}
         async with httpx.AsyncClient() as http:
             sid = await twilio_channel.TwilioChannel().send(outbound, http)
     assert len(sent) == 3 and sid is not None
     assert " ".join(part["Body"][0] for part in sent) == words
+    # Each part asks Twilio to report its delivery to the inbox's webhook.
+    assert all(part["StatusCallback"] == [STATUS_URL] for part in sent)
 
 
 @pytest.mark.parametrize(
