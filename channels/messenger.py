@@ -49,7 +49,7 @@ def _text(value: object) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _attachment(item: object) -> tuple[str, dict[str, Any] | None]:
+def _attachment(item: object, text: str) -> tuple[str, dict[str, Any] | None]:
     """One attachment as words, and a reference an agent can open (None when only words)."""
     attachment = as_dict(item, "attachment")
     kind = str(attachment.get("type") or "file")
@@ -58,18 +58,18 @@ def _attachment(item: object) -> tuple[str, dict[str, Any] | None]:
     if kind == "location":
         spot = payload.get("coordinates")
         if isinstance(spot, dict):
-            return readable_location(spot.get("lat"), spot.get("long"), name=None), None
-    url = payload.get("url") or attachment.get("url")
+            return readable_location(spot.get("lat"), spot.get("long")), None
+    url = str(payload.get("url") or attachment.get("url") or "")
     title = _text(attachment.get("title")) or _text(payload.get("title"))
     if kind == "fallback":
-        # A shared link: the title and the address are the whole message.
-        return " ".join(w for w in (title, str(url or "")) if w) or "[link]", None
-    reference: dict[str, Any] = {"kind": kind}
+        # A shared link: its title, and its address unless the text already has it.
+        return " ".join(w for w in (title, "" if url in text else url) if w), None
+    reference: dict[str, Any] = {"kind": "sticker" if payload.get("sticker_id") else kind}
     if url:
-        reference["url"] = str(url)
+        reference["url"] = url
     if payload.get("sticker_id"):
         reference["sticker_id"] = str(payload["sticker_id"])
-    return (f"[{kind}: {title}]" if title else f"[{kind}]"), reference
+    return f"[{reference['kind']}]", reference
 
 
 def _message(event: dict[str, Any], sender: str, inbox_id: int) -> InboundMessage | None:
@@ -78,16 +78,15 @@ def _message(event: dict[str, Any], sender: str, inbox_id: int) -> InboundMessag
     if message.get("is_deleted"):
         log.info("inbox %s: message %s was unsent by the customer", inbox_id, mid)
         return None
-    words = [_text(message.get("text"))]
+    text = _text(message.get("text"))
+    words = [text]
     references: list[dict[str, Any]] = []
     for item in as_list(message.get("attachments"), "attachments"):
-        said, reference = _attachment(item)
-        if reference is None:
-            words.append(said)
-        else:
+        said, reference = _attachment(item, text)
+        if reference is not None:
             references.append(reference)
-            if not words[0]:
-                words.append(said)
+        if reference is None or not text:
+            words.append(said)
     if message.get("is_unsupported"):
         words.append("[a message Instagram does not pass on to apps]")
     content = "\n".join(w for w in words if w)
