@@ -103,8 +103,11 @@ async def agent_socket(ws: WebSocket) -> None:
             )
             if getter in done:
                 await send(getter.result())
-                # Drain what is already queued without a wait per event.
+                # Drain what is already queued without a wait per event, but let every other
+                # connection send this event first: otherwise the 50th agent's first frame
+                # would wait behind 49 agents' whole backlogs.
                 while not sub.queue.empty() and not sub.overflowed:
+                    await asyncio.sleep(0)
                     await send(sub.queue.get_nowait())
             else:
                 getter.cancel()
