@@ -186,10 +186,12 @@ def readable_location(
     latitude: object, longitude: object, *, name: object = None, address: object = None
 ) -> str:
     """A shared place as text an agent can read and open."""
-    words = [str(w).strip() for w in (name, address) if w and str(w).strip()]
+    words = " - ".join(str(w).strip() for w in (name, address) if w and str(w).strip())
+    if latitude is None or longitude is None:
+        return f"Location: {words}" if words else "[location]"
     where = f"{latitude}, {longitude}"
     link = f"https://www.google.com/maps/search/?api=1&query={latitude},{longitude}"
-    return "Location: " + (" - ".join(words) + f" ({where})" if words else where) + f" {link}"
+    return f"Location: {words} ({where}) {link}" if words else f"Location: {where} {link}"
 
 
 class GraphWebhook:

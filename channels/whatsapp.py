@@ -126,7 +126,8 @@ def _card(card: dict[str, Any]) -> str:
     name = card.get("name")
     words = [_text(name.get("formatted_name")) if isinstance(name, dict) else ""]
     for key, field in (("phones", "phone"), ("emails", "email")):
-        for item in card.get(key) or []:
+        items = card.get(key)
+        for item in items if isinstance(items, list) else []:
             if isinstance(item, dict) and item.get(field):
                 words.append(str(item[field]))
     return ", ".join(w for w in words if w) or "(empty card)"

@@ -215,6 +215,11 @@ def test_a_template_quick_reply_reads_its_text(app_client: TestClient) -> None:
     assert message.content == "Track my order"
 
 
+def test_a_shared_contact_card_is_readable(app_client: TestClient) -> None:
+    message = only(received(app_client, "contacts.json"))
+    assert message.content == "Shared contact: Maya Lindqvist, +46 70 123 45 67, maya@example.se"
+
+
 def test_a_reaction_is_skipped(app_client: TestClient) -> None:
     assert received(app_client, "reaction.json") == []
 
