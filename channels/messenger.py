@@ -136,8 +136,8 @@ class MessengerChannel(GraphWebhook):
                 # One app's webhook may serve several pages; each has its own inbox.
                 log.info("inbox %s: entry for page %s ignored", inbox.id, entry_id)
                 continue
+            own = {entry_id, page_id} - {""}
             for event in as_list(entry.get("messaging"), "messaging"):
-                own = {entry_id, page_id} - {""}
                 self._read_event(as_dict(event, "messaging event"), inbox.id, parsed, own)
         return parsed
 
