@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs the servers the tests use (PostgreSQL, Redis, Chromium) from Debian's packages,
-# once. Skips what is already there.
+# Installs the servers the tests use (PostgreSQL, Redis, Chromium, Dovecot) from Debian's
+# packages, once. Skips what is already there.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v chromium >/dev/null || need+=(chromium)
 command -v npm >/dev/null || need+=(npm)
+[ -x /usr/sbin/dovecot ] || command -v dovecot >/dev/null || need+=(dovecot-imapd)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "Installing ${need[*]} (apt)…"
 SUDO=""

@@ -55,10 +55,13 @@ def uidvalidity_of(lines: list[Any]) -> int:
 
 
 def uids_of(lines: list[Any]) -> list[int]:
-    for line in lines:
-        if isinstance(line, bytes) and line.upper().startswith(b"SEARCH"):
-            return sorted(int(word) for word in line.split()[1:] if word.isdigit())
-    return []
+    """UIDs of a UID SEARCH answer (aioimaplib drops the "SEARCH" word; the last line is
+    the server's completion text)."""
+    uids: set[int] = set()
+    for line in lines[:-1]:
+        if isinstance(line, bytes):
+            uids.update(int(word) for word in line.split() if word.isdigit())
+    return sorted(uids)
 
 
 def fetched_body(lines: list[Any], uid: int) -> bytes | None:
