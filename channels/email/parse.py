@@ -50,8 +50,12 @@ def parse_email(raw: bytes, inbox_id: int) -> InboundMessage:
     if not sender:
         raise Malformed("not an email: no From address")
     subject = " ".join(_header(message, "subject").split())
-    text, html = _bodies(message)
-    attachments = _attachments(message)
+    plain = html_part = None
+    if isinstance(message, EmailMessage):
+        plain = message.get_body(preferencelist=("plain",))
+        html_part = message.get_body(preferencelist=("html",))
+    text, html = _bodies(plain, html_part)
+    attachments = _attachments(message, {id(p) for p in (plain, html_part) if p is not None})
     new, quoted = fold_quoted(text)
     content = new[:MAX_CONTENT]
     if not content.strip() and not attachments:
@@ -170,12 +174,8 @@ def _text_of(part: Message) -> str:
     return ""
 
 
-def _bodies(message: Message) -> tuple[str, str | None]:
+def _bodies(plain: Message | None, html_part: Message | None) -> tuple[str, str | None]:
     """(text for `content`, raw HTML or None); text is extracted from HTML when alone."""
-    plain = html_part = None
-    if isinstance(message, EmailMessage):
-        plain = message.get_body(preferencelist=("plain",))
-        html_part = message.get_body(preferencelist=("html",))
     html = _text_of(html_part) if html_part is not None else None
     if plain is not None:
         text = _text_of(plain)
@@ -191,14 +191,8 @@ def _normalize(text: str) -> str:
     return "\n".join(lines).strip("\n")
 
 
-def _attachments(message: Message) -> list[dict[str, Any]]:
+def _attachments(message: Message, bodies: set[int]) -> list[dict[str, Any]]:
     files: list[dict[str, Any]] = []
-    bodies = set()
-    if isinstance(message, EmailMessage):
-        for kind in ("plain", "html"):
-            body = message.get_body(preferencelist=(kind,))
-            if body is not None:
-                bodies.add(id(body))
     _collect(message, bodies, files, top=True)
     return files
 
