@@ -19,6 +19,8 @@ from starlette.staticfiles import StaticFiles
 
 from channels import webhooks as channel_webhooks
 from channels.dispatch import run_dispatcher
+from channels.email.imap_poller import run_imap_polling
+from channels.email.smtp_listener import SmtpListener, start_smtp_listener
 from channels.webchat import routes as webchat_routes
 from inbox.bot import run_bot
 from inbox.bus import MemoryBus
@@ -57,6 +59,16 @@ ROOT = Path(__file__).resolve().parent
 log = logging.getLogger("handoff")
 
 
+async def _open_smtp_listener(db: Database, settings: Settings) -> SmtpListener | None:
+    """The email channel's SMTP port; a port already taken (another worker holds it) is
+    logged, and the web app serves on without it."""
+    try:
+        return await start_smtp_listener(db, settings)
+    except OSError as exc:
+        log.error("SMTP listener not started on %s:%s: %s", settings.host, settings.smtp_port, exc)
+        return None
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     bus: MemoryBus
@@ -92,8 +104,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         bus.bind_loop(asyncio.get_running_loop())
         if isinstance(bus, RedisBus):
             await bus.start()
+        smtp = await _open_smtp_listener(db, settings)
         tasks = [
             asyncio.create_task(run_dispatcher(db, handoff.http), name="dispatcher"),
+            asyncio.create_task(run_imap_polling(db), name="imap-polling"),
             asyncio.create_task(run_snooze_timer(db), name="snooze-timer"),
             asyncio.create_task(
                 run_sla_timers(
@@ -115,6 +129,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if smtp is not None:
+                smtp.close()
+                await smtp.wait_closed()
             await handoff.http.aclose()
             if isinstance(bus, RedisBus):
                 await bus.stop()

@@ -178,6 +178,9 @@ def do_create_inbox(
         inbox.widget_token = secrets.token_urlsafe(16)
     if channel == "api" and "secret" not in inbox.config:
         inbox.config["secret"] = secrets.token_urlsafe(24)
+    if channel == "email" and not inbox.config.get("webhook_secret"):
+        # The raw-message POST is refused without one; a fresh inbox works at once.
+        inbox.config["webhook_secret"] = secrets.token_urlsafe(24)
     session.add(inbox)
     session.flush()
     for agent_id in member_ids:

@@ -34,7 +34,7 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> None:
 
 
 def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
-    from .seed import DEMO_LOGINS, seed_demo
+    from .seed import DEMO_LOGINS, DEMO_MAIL_ADDRESS, seed_demo
 
     db = database(settings)
     if args.if_empty and not settings.demo:
@@ -48,6 +48,11 @@ def cmd_seed_demo(settings: Settings, args: argparse.Namespace) -> None:
     console.print("[bold]Demo logins[/] (password for all: [bold]handoff-demo[/]):")
     for email, role in DEMO_LOGINS:
         console.print(f"  {role:8} {email}")
+    if settings.smtp_port:
+        console.print(
+            f"Mail to [bold]{DEMO_MAIL_ADDRESS}[/] on {settings.host}:{settings.smtp_port} "
+            "lands in the Support mail inbox."
+        )
 
 
 def cmd_create_user(settings: Settings, args: argparse.Namespace) -> None:

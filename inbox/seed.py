@@ -26,6 +26,7 @@ from .notes import do_add_note
 from .shortcuts_store import seed_shortcuts
 
 PASSWORD = "handoff-demo"
+DEMO_MAIL_ADDRESS = "support@handoff.test"
 DEMO_LOGINS = [
     ("admin@handoff.test", "admin"),
     ("maria@handoff.test", "manager"),
@@ -371,7 +372,35 @@ def seed_demo(session: Session, console: Console | None = None) -> None:
     api_inbox = do_create_inbox(
         session=session, name="Partner API", channel="api", config={}, member_ids=[]
     )
+    # Mail sent to this address on HANDOFF_SMTP_PORT arrives here; replies need an outgoing
+    # server (its `smtp` config) and show as failed, with the reason, until one is set.
+    mail_inbox = do_create_inbox(
+        session=session,
+        name="Support mail",
+        channel="email",
+        config={"address": DEMO_MAIL_ADDRESS},
+        member_ids=[agents["dana@handoff.test"].id or 0, agents["layla@handoff.test"].id or 0],
+    )
     session.commit()
+    assert mail_inbox.id is not None
+    do_receive_inbound(
+        session=session,
+        inbound=InboundMessage(
+            inbox_id=mail_inbox.id,
+            identifier="grace.okafor@example.com",
+            name="Grace Okafor",
+            email="grace.okafor@example.com",
+            subject="Refund for order 88412",
+            content="Hello,\n\nI returned order 88412 three weeks ago and the refund has "
+            "still not arrived. Could you check where it is?\n\nThanks,\nGrace",
+            quoted="> Your return for order 88412 has been received at our warehouse.",
+            external_id="<demo-grace-1@example.com>",
+            starts_thread=True,
+            team_id=tid("Billing"),
+            language="en",
+        ),
+        now=now - timedelta(hours=2),
+    )
     seed_shortcuts(session)
     session.commit()
     dana, lukasz, ivan = (

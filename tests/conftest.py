@@ -93,6 +93,8 @@ def settings(database_url: str) -> Settings:
         login_rate_limit="5/minute",
         widget_rate_limit="30/minute",
         replay_buffer=200,
+        # No SMTP listener per app in tests: email tests open their own on a free port.
+        smtp_port=0,
     )
 
 

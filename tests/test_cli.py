@@ -60,7 +60,7 @@ def test_migrate_on_a_database_in_use_keeps_its_data(env_database: str) -> None:
     assert main(["migrate"]) == 0
     assert main(["seed-demo"]) == 0
     assert main(["migrate"]) == 0
-    assert counts(env_database) == (5, 7, 24)
+    assert counts(env_database) == (5, 7, 25)
 
 
 def test_created_user_gets_a_token_that_opens_the_api(
@@ -105,10 +105,10 @@ def test_seed_demo_if_empty_seeds_once(
 ) -> None:
     assert main(["seed-demo", "--if-empty"]) == 0
     assert "admin@handoff.test" in capsys.readouterr().err
-    assert counts(env_database) == (5, 7, 24)
+    assert counts(env_database) == (5, 7, 25)
     assert main(["seed-demo", "--if-empty"]) == 0
     assert "not seeded" in capsys.readouterr().err
-    assert counts(env_database) == (5, 7, 24)
+    assert counts(env_database) == (5, 7, 25)
 
 
 def test_mistakes_exit_with_2_and_a_message(
