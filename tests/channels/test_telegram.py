@@ -1,0 +1,410 @@
+"""Telegram through a bot (docs/channels/telegram.md): Bot API updates as Telegram sends them,
+with the webhook's secret token, and replies through sendMessage to a local stand-in that
+checks what Telegram checks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlmodel import Session, col, select
+from starlette.testclient import TestClient
+
+from channels.base import WebhookRequest
+from channels.dispatch import deliver
+from channels.intake import take_in
+from channels.telegram import TelegramChannel, split_text
+from inbox.accounts import do_create_inbox
+from inbox.clock import utcnow
+from inbox.conversations import do_reply
+from inbox.db import Database
+from inbox.models import Contact, Conversation, Inbox, Message, OutboxEntry
+from tests.factories import World, build_world
+from tests.standins import Answer, StandIn, standin_server
+
+FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
+TOKEN = "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
+SECRET = "kY3t-webhook-secret_2291"
+CHAT = 5012345678
+
+
+def fixture(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
+    return data
+
+
+def bot_api(standin: StandIn) -> Any:
+    """sendMessage as Telegram checks it: the bot token in the path, a JSON body with chat_id
+    and 1-4096 characters of text; `{"ok": true, "result": {"message_id"}}` back."""
+
+    def refused(status: int, description: str) -> Answer:
+        answer = {"ok": False, "error_code": status, "description": description}
+        return status, json.dumps(answer).encode()
+
+    def check(path: str, headers: dict[str, str], body: bytes) -> Answer:
+        if path != f"/bot{TOKEN}/sendMessage":
+            return refused(404, "Not Found")
+        if not headers.get("content-type", "").startswith("application/json"):
+            return refused(400, "Bad Request: message text is empty")
+        data = json.loads(body)
+        if data.get("chat_id") != CHAT:
+            return refused(400, "Bad Request: chat not found")
+        text = data.get("text") or ""
+        if not text:
+            return refused(400, "Bad Request: message text is empty")
+        if len(text.encode("utf-16-le")) // 2 > 4096:
+            return refused(400, "Bad Request: message is too long")
+        result = {"message_id": 900 + len(standin.received), "chat": {"id": CHAT}, "text": text}
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+    return check
+
+
+@pytest.fixture
+def telegram() -> Iterator[StandIn]:
+    with standin_server() as standin:
+        standin.check = bot_api(standin)
+        yield standin
+
+
+def telegram_inbox(session: Session, telegram: StandIn) -> Inbox:
+    inbox = do_create_inbox(
+        session=session,
+        name="@AcmeSupportBot",
+        channel="telegram",
+        config={"bot_token": TOKEN, "secret_token": SECRET, "api_base": telegram.url},
+    )
+    session.commit()
+    return inbox
+
+
+def post_update(
+    client: TestClient, inbox: Inbox, update: dict[str, Any], secret: str | None = SECRET
+) -> Any:
+    headers = {"x-telegram-bot-api-secret-token": secret} if secret is not None else {}
+    return client.post(f"/webhooks/telegram/{inbox.id}", json=update, headers=headers)
+
+
+def receive(db: Database, inbox: Inbox, name: str) -> None:
+    """What the webhook route does with an update, without the app (and its own sender)."""
+    body = json.dumps(fixture(name)).encode()
+    headers = {"x-telegram-bot-api-secret-token": SECRET}
+    request = WebhookRequest("POST", "http://testserver/", "", headers, {}, body)
+    adapter = TelegramChannel()
+    adapter.verify(request, inbox)
+    assert inbox.id is not None
+    take_in(db, inbox.id, adapter.parse(request, inbox))
+
+
+def messages_of(session: Session, inbox: Inbox) -> list[Message]:
+    session.expire_all()
+    return list(
+        session.exec(
+            select(Message)
+            .where(Message.inbox_id == inbox.id, Message.kind == "incoming")
+            .order_by(col(Message.id))
+        ).all()
+    )
+
+
+def contact_of(session: Session, message: Message) -> Contact:
+    conversation = session.get(Conversation, message.conversation_id)
+    assert conversation is not None
+    contact = session.get(Contact, conversation.contact_id)
+    assert contact is not None
+    return contact
+
+
+# -- receiving ---------------------------------------------------------------------------
+
+
+def test_a_text_message_is_stored_for_the_chat_with_the_customers_name_and_language(
+    app_client: TestClient, session: Session, telegram: StandIn
+) -> None:
+    inbox = telegram_inbox(session, telegram)
+    response = post_update(app_client, inbox, fixture("text"))
+    assert response.status_code == 200, response.text
+    [message] = messages_of(session, inbox)
+    assert message.content == "Hallo! Meine Bestellung 48213 ist immer noch nicht angekommen."
+    assert message.external_id == f"{CHAT}:412"
+    contact = contact_of(session, message)
+    assert (contact.name, contact.language) == ("Jonas Weber", "de")
+
+
+def test_every_message_of_a_chat_lands_in_the_same_conversation(
+    app_client: TestClient, session: Session, telegram: StandIn
+) -> None:
+    inbox = telegram_inbox(session, telegram)
+    for name in ("start", "text", "photo"):
+        assert post_update(app_client, inbox, fixture(name)).status_code == 200
+    stored = messages_of(session, inbox)
+    assert stored[0].content == "/start"
+    assert len({m.conversation_id for m in stored}) == 1
+
+
+def test_a_photo_keeps_its_caption_and_a_reference_to_the_largest_size(
+    app_client: TestClient, session: Session, telegram: StandIn
+) -> None:
+    inbox = telegram_inbox(session, telegram)
+    post_update(app_client, inbox, fixture("photo"))
+    [message] = messages_of(session, inbox)
+    assert message.content == "So sah das Paket aus"
+    assert message.attachments == [
+        {"kind": "photo", "file_id": "AgACAgIAAxkBAAIBnWc1-large", "width": 1280, "height": 960}
+    ]
+    assert telegram.received == []  # a reference: nothing downloaded
+
+
+def test_a_document_without_a_caption_is_named_for_the_agent(
+    app_client: TestClient, session: Session, telegram: StandIn
+) -> None:
+    inbox = telegram_inbox(session, telegram)
+    post_update(app_client, inbox, fixture("document"))
+    [message] = messages_of(session, inbox)
+    assert message.content == "[document: Rechnung-48213.pdf]"
+    assert message.attachments == [
+        {
+            "kind": "document",
+            "file_id": "BQACAgIAAxkBAAIBnmc1-doc",
+            "file_name": "Rechnung-48213.pdf",
+            "mime_type": "application/pdf",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("sticker", "[sticker 😢]"),
+        ("voice", "[voice message]"),
+        ("contact", "[contact: Jonas Weber +4915112345678]"),
+        (
+            "location",
+            "Location: 52.520008, 13.404954 "
+            "https://www.google.com/maps/search/?api=1&query=52.520008,13.404954",
+        ),
+    ],
+)
+def test_other_kinds_of_message_get_a_readable_text(
+    app_client: TestClient, session: Session, telegram: StandIn, name: str, content: str
+) -> None:
+    inbox = telegram_inbox(session, telegram)
+    assert post_update(app_client, inbox, fixture(name)).status_code == 200
+    [message] = messages_of(session, inbox)
+    assert message.content == content
+
+
+def test_an_edit_updates_the_stored_message_and_marks_it_edited(
+    app_client: TestClient, session: Session, telegram: StandIn
+) -> None:
+    inbox = telegram_inbox(session, telegram)
+    post_update(app_client, inbox, fixture("text"))
+    assert post_update(app_client, inbox, fixture("edited_message")).status_code == 200
+    [message] = messages_of(session, inbox)
+    assert message.content == "Hallo! Meine Bestellung 48231 ist immer noch nicht angekommen."
+    assert message.edited
+
+
+def test_a_repeated_update_changes_nothing(
+    app_client: TestClient, session: Session, telegram: StandIn
+) -> None:
+    inbox = telegram_inbox(session, telegram)
+    assert post_update(app_client, inbox, fixture("text")).status_code == 200
+    assert post_update(app_client, inbox, fixture("text")).status_code == 200
+    # The same update_id is the same delivery, whatever it carries.
+    again = fixture("sticker")
+    again["update_id"] = fixture("text")["update_id"]
+    assert post_update(app_client, inbox, again).status_code == 200
+    assert len(messages_of(session, inbox)) == 1
+
+
+@pytest.mark.parametrize("name", ["channel_post", "callback_query", "my_chat_member_blocked"])
+def test_updates_that_are_no_customer_message_are_acknowledged_and_not_stored(
+    app_client: TestClient, session: Session, telegram: StandIn, name: str
+) -> None:
+    inbox = telegram_inbox(session, telegram)
+    assert post_update(app_client, inbox, fixture(name)).status_code == 200
+    assert messages_of(session, inbox) == []
+
+
+@pytest.mark.parametrize("secret", [None, "", "kY3t-webhook-secret_2290"])
+def test_an_update_without_the_webhooks_secret_token_is_refused(
+    app_client: TestClient, session: Session, telegram: StandIn, secret: str | None
+) -> None:
+    inbox = telegram_inbox(session, telegram)
+    assert post_update(app_client, inbox, fixture("text"), secret=secret).status_code == 401
+    assert messages_of(session, inbox) == []
+
+
+def test_an_inbox_without_a_secret_token_takes_nothing(
+    app_client: TestClient, session: Session, telegram: StandIn
+) -> None:
+    inbox = telegram_inbox(session, telegram)
+    inbox.config = {**inbox.config, "secret_token": ""}
+    session.add(inbox)
+    session.commit()
+    assert post_update(app_client, inbox, fixture("text"), secret="").status_code == 401
+
+
+def test_a_body_telegram_would_never_send_is_a_400(
+    app_client: TestClient, session: Session, telegram: StandIn
+) -> None:
+    inbox = telegram_inbox(session, telegram)
+    headers = {"x-telegram-bot-api-secret-token": SECRET}
+    no_chat = {"update_id": 1, "message": {"message_id": 3, "text": "hi"}}
+    for body in (b"not json", b'{"message": {}}', json.dumps(no_chat).encode()):
+        response = app_client.post(f"/webhooks/telegram/{inbox.id}", content=body, headers=headers)
+        assert response.status_code == 400, body
+    assert messages_of(session, inbox) == []
+
+
+# -- sending -----------------------------------------------------------------------------
+
+
+def customer_chat(session: Session, db: Database, telegram: StandIn) -> tuple[World, Inbox]:
+    w = build_world(session)
+    inbox = telegram_inbox(session, telegram)
+    receive(db, inbox, "text")
+    return w, inbox
+
+
+def reply(session: Session, w: World, inbox: Inbox, content: str) -> int:
+    session.expire_all()
+    conversation = session.exec(select(Conversation).where(Conversation.inbox_id == inbox.id)).one()
+    message = do_reply(session=session, conversation=conversation, agent=w.dana, content=content)
+    assert message.id is not None
+    return message.id
+
+
+def stored(db: Database, message_id: int) -> Message:
+    with db.session() as fresh:
+        message = fresh.get(Message, message_id)
+        assert message is not None
+        return message
+
+
+async def test_a_reply_is_sent_to_the_chat_with_sendmessage(
+    session: Session, db: Database, telegram: StandIn
+) -> None:
+    w, inbox = customer_chat(session, db, telegram)
+    message_id = reply(session, w, inbox, "Hallo Jonas, das Paket ist unterwegs.")
+    async with httpx.AsyncClient() as http:
+        await deliver(db, http, message_id)
+    [sent] = telegram.received
+    assert sent.path == f"/bot{TOKEN}/sendMessage"
+    assert sent.json() == {"chat_id": CHAT, "text": "Hallo Jonas, das Paket ist unterwegs."}
+    shown = stored(db, message_id)
+    assert shown.delivery == "sent" and shown.external_id == f"{CHAT}:901"
+
+
+async def test_a_reply_longer_than_4096_characters_goes_out_in_parts_in_order(
+    session: Session, db: Database, telegram: StandIn
+) -> None:
+    w, inbox = customer_chat(session, db, telegram)
+    paragraphs = [f"Schritt {n}: " + "🙂 bitte prüfen " * 40 for n in range(1, 16)]
+    message_id = reply(session, w, inbox, "\n\n".join(p.strip() for p in paragraphs))
+    async with httpx.AsyncClient() as http:
+        await deliver(db, http, message_id)
+    parts = [r.json()["text"] for r in telegram.received]
+    assert len(parts) > 1 and stored(db, message_id).delivery == "sent"
+    # Every part within Telegram's limit (emoji count twice), cut between paragraphs.
+    assert all(len(p.encode("utf-16-le")) // 2 <= 4096 for p in parts)
+    assert parts[0].startswith("Schritt 1:") and parts[-1].endswith("bitte prüfen")
+    assert "\n\n".join(parts) == "\n\n".join(p.strip() for p in paragraphs)
+    assert stored(db, message_id).external_id == f"{CHAT}:901"
+
+
+async def test_a_rate_limit_in_the_middle_resumes_without_repeating_the_parts_sent(
+    session: Session, db: Database, telegram: StandIn
+) -> None:
+    w, inbox = customer_chat(session, db, telegram)
+    message_id = reply(session, w, inbox, ("x" * 4000 + "\n") * 3)
+    accept = bot_api(telegram)
+    limited = (
+        b'{"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 7",'
+        b' "parameters": {"retry_after": 7}}'
+    )
+    telegram.check = lambda path, headers, body: (
+        (429, limited) if len(telegram.received) == 2 else accept(path, headers, body)
+    )
+    async with httpx.AsyncClient() as http:
+        await deliver(db, http, message_id)
+        shown = stored(db, message_id)
+        assert shown.delivery == "pending"
+        assert shown.error is not None and "Too Many Requests: retry after 7" in shown.error
+        with db.session() as fresh:
+            entry = fresh.exec(
+                select(OutboxEntry).where(OutboxEntry.message_id == message_id)
+            ).one()
+        assert entry.next_attempt_at - utcnow() > timedelta(seconds=5)
+        await deliver(db, http, message_id)
+    texts = [r.json()["text"] for r in telegram.received]
+    # Part 1 went out, part 2 was refused, then parts 2 and 3: the customer sees each once.
+    assert [len(t) for t in texts] == [4000, 4000, 4000, 4000]
+    assert stored(db, message_id).delivery == "sent"
+
+
+@pytest.mark.parametrize(
+    ("status", "description"),
+    [
+        (403, "Forbidden: bot was blocked by the user"),
+        (400, "Bad Request: chat not found"),
+    ],
+)
+async def test_a_blocked_bot_or_an_unknown_chat_fails_at_once_with_telegrams_reason(
+    session: Session, db: Database, telegram: StandIn, status: int, description: str
+) -> None:
+    w, inbox = customer_chat(session, db, telegram)
+    message_id = reply(session, w, inbox, "Hallo?")
+    answer = {"ok": False, "error_code": status, "description": description}
+    telegram.check = lambda path, headers, body: (status, json.dumps(answer).encode())
+    async with httpx.AsyncClient() as http:
+        await deliver(db, http, message_id)
+    shown = stored(db, message_id)
+    assert shown.delivery == "failed"
+    assert shown.error == f"Telegram answered {status}: {description}"
+
+
+async def test_a_wrong_bot_token_fails_and_never_shows_the_token(
+    session: Session, db: Database, telegram: StandIn
+) -> None:
+    w, inbox = customer_chat(session, db, telegram)
+    inbox.config = {**inbox.config, "bot_token": "7000000001:wrong"}
+    session.add(inbox)
+    session.commit()
+    message_id = reply(session, w, inbox, "Hallo?")
+    async with httpx.AsyncClient() as http:
+        await deliver(db, http, message_id)
+    shown = stored(db, message_id)
+    assert shown.delivery == "failed"
+    assert shown.error == "Telegram answered 404: Not Found"
+
+
+async def test_telegram_out_of_reach_is_tried_again_without_leaking_the_url(
+    session: Session, db: Database, telegram: StandIn
+) -> None:
+    w, inbox = customer_chat(session, db, telegram)
+    inbox.config = {**inbox.config, "api_base": "http://127.0.0.1:9"}
+    session.add(inbox)
+    session.commit()
+    message_id = reply(session, w, inbox, "Hallo?")
+    async with httpx.AsyncClient() as http:
+        await deliver(db, http, message_id)
+    shown = stored(db, message_id)
+    assert shown.delivery == "pending"
+    assert shown.error is not None and "Telegram could not be reached (ConnectError)" in shown.error
+    assert TOKEN not in shown.error
+
+
+def test_split_text_prefers_paragraphs_then_lines_then_spaces() -> None:
+    assert split_text("short", 10) == ["short"]
+    assert split_text("aaaa bbbb\n\ncccc dddd", 12) == ["aaaa bbbb", "cccc dddd"]
+    assert split_text("aaaaaaa\nbb cc", 12) == ["aaaaaaa", "bb cc"]
+    assert split_text("x" * 25, 10) == ["x" * 10, "x" * 10, "x" * 5]
+    assert split_text("🙂" * 6, 10) == ["🙂" * 5, "🙂"]  # two UTF-16 units each
+    assert split_text("   ", 10) == []
