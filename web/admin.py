@@ -34,13 +34,26 @@ from inbox.errors import Conflict, Forbidden, HandoffError, InvalidInput
 from inbox.inbox_members import check_agent_ids, member_ids_of, members_by_inbox, set_inbox_members
 from inbox.models import Agent, Inbox, Membership, Role, Team
 
+from .channel_forms import (
+    FORMS,
+    SECRET_NAMES,
+    check_config,
+    endpoints,
+    form_for,
+    menu_rows,
+    menu_rows_typed,
+    missing,
+    secrets_set,
+    shown_values,
+    typed_values,
+)
 from .i18n import gettext
 from .state import AgentContext, signed_in, state
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 MIN_PASSWORD = 8
-# The two channels an admin sets up from this page; the others need a provider's credentials.
-CREATABLE_CHANNELS = ("webchat", "api")
+# Every channel is set up from this page; the provider channels' fields are in channel_forms.
+CREATABLE_CHANNELS = ("webchat", "api", *(f.channel for f in FORMS))
 
 
 @contextmanager
@@ -131,7 +144,9 @@ def failed(
     """The form again, with the message beside it and what was typed (never the password)."""
     ctx.session.rollback()
     field = exc.detail.get("field") if isinstance(exc.detail, dict) else None
-    values: dict[str, Any] = {k: str(v) for k, v in form.items() if k != "password"}
+    values: dict[str, Any] = {
+        k: str(v) for k, v in form.items() if k != "password" and k not in SECRET_NAMES
+    }
     for key in ("team_ids", "member_ids", "departments"):
         values[key] = [str(v) for v in form.getlist(key)]
     values["available"] = form.get("available") is not None
@@ -147,14 +162,24 @@ def failed(
     )
 
 
+def public_base(request: Request) -> str:
+    """Where customers and providers reach us: HANDOFF_PUBLIC_URL behind a proxy, else this host."""
+    configured = state(request).settings.public_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
 def chrome(request: Request, ctx: AgentContext, tab: str) -> dict[str, Any]:
-    base_url = str(request.base_url).rstrip("/")
+    base_url = public_base(request)
+    smtp_port = state(request).settings.smtp_port
     return {
         "me": ctx.agent,
         "tab": tab,
         "embed_snippet": lambda inbox: embed_snippet(base_url, inbox),
         "api_endpoint": lambda inbox: f"{base_url}/api/v1/inboxes/{inbox.id}/messages",
         "api_example": lambda inbox: api_example(base_url, inbox),
+        "endpoints": lambda inbox: endpoints(base_url, inbox, smtp_port),
+        "channel_form": form_for,
+        "missing": lambda spec, config: [gettext(label) for label in missing(spec, config)],
     }
 
 
@@ -241,7 +266,12 @@ def departments(session: Session, form: FormData) -> list[int]:
     return wanted
 
 
-def channel_config(session: Session, channel: str, form: FormData) -> dict[str, Any]:
+def channel_config(
+    session: Session, channel: str, form: FormData, stored: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The config the form describes; on edit, `stored` keeps the secrets left blank."""
+    if spec := form_for(channel):
+        return check_config(session, spec, form, stored)
     if channel == "webchat":
         return {"departments": departments(session, form), "greeting": text(form, "greeting")}
     url = text(form, "webhook_url")
@@ -289,6 +319,9 @@ def inboxes_context(session: Session) -> dict[str, Any]:
         "teams": all_teams(session),
         "members_of": members_by_inbox(session),
         "values": {},
+        "channel_forms": FORMS,
+        "channel_values": {f.channel: shown_values(f, None) for f in FORMS},
+        "menu_defaults": menu_rows([]),
     }
 
 
@@ -443,8 +476,11 @@ async def update_team(request: Request) -> Response:
 
 
 async def inboxes_page(request: Request) -> Response:
+    """The list and the add form; `?channel=slack` opens the form on that channel."""
     with admin_only(request) as ctx:
-        return show(request, ctx, INBOXES)
+        wanted = request.query_params.get("channel")
+        chosen = wanted if wanted in CREATABLE_CHANNELS else None
+        return show(request, ctx, INBOXES, form_channel=chosen)
 
 
 async def create_inbox(request: Request) -> Response:
@@ -453,7 +489,7 @@ async def create_inbox(request: Request) -> Response:
         channel = text(form, "channel")
         try:
             if channel not in CREATABLE_CHANNELS:
-                raise InvalidInput("channel must be webchat or api", {"field": "channel"})
+                raise InvalidInput(gettext("Pick a channel for the inbox."), {"field": "channel"})
             inbox = do_create_inbox(
                 session=ctx.session,
                 name=required(form, "name", gettext("Give the inbox a name")),
@@ -463,12 +499,29 @@ async def create_inbox(request: Request) -> Response:
             )
             commit(ctx.session, gettext("That inbox could not be saved; try again"))
         except HandoffError as exc:
-            return failed(request, ctx, INBOXES, form, exc, form_channel=channel)
+            return failed(request, ctx, INBOXES, form, exc, form_channel=channel, **typed(form))
         return show(request, ctx, INBOXES, created=inbox)
+
+
+def typed(form: FormData) -> dict[str, Any]:
+    """A provider channel's fields as typed, to show again beside an error (no secrets)."""
+    spec = form_for(text(form, "channel"))
+    if spec is None:
+        return {}
+    return {
+        "typed": typed_values(spec, form),
+        "menu": menu_rows(menu_rows_typed(form), blank=1),
+    }
 
 
 def inbox_values(session: Session, inbox: Inbox) -> dict[str, Any]:
     assert inbox.id is not None
+    if spec := form_for(inbox.channel):
+        return {
+            "name": inbox.name,
+            "member_ids": [str(i) for i in member_ids_of(session, inbox.id)],
+            **shown_values(spec, inbox.config),
+        }
     return {
         "name": inbox.name,
         "greeting": str(inbox.config.get("greeting") or ""),
@@ -478,10 +531,22 @@ def inbox_values(session: Session, inbox: Inbox) -> dict[str, Any]:
     }
 
 
+def inbox_extras(inbox: Inbox) -> dict[str, Any]:
+    """What a provider channel's page adds: which secrets are stored, the voice menu rows."""
+    spec = form_for(inbox.channel)
+    if spec is None:
+        return {}
+    return {
+        "secrets": secrets_set(spec, inbox.config),
+        "menu": menu_rows(inbox.config.get("menu") or []),
+    }
+
+
 async def inbox_page(request: Request) -> Response:
     with admin_only(request) as ctx:
         inbox = get_or_404(ctx.session, Inbox, path_id(request), "inbox")
-        return show(request, ctx, INBOX, inbox=inbox, values=inbox_values(ctx.session, inbox))
+        values = inbox_values(ctx.session, inbox)
+        return show(request, ctx, INBOX, inbox=inbox, values=values, **inbox_extras(inbox))
 
 
 async def update_inbox(request: Request) -> Response:
@@ -492,14 +557,28 @@ async def update_inbox(request: Request) -> Response:
             name = required(form, "name", gettext("Give the inbox a name"))
             changes: dict[str, Any] = {"name": name}
             if inbox.channel in CREATABLE_CHANNELS:
-                changes["config"] = channel_config(ctx.session, inbox.channel, form)
+                changes["config"] = channel_config(
+                    ctx.session, inbox.channel, form, dict(inbox.config)
+                )
             do_update_inbox(session=ctx.session, inbox=inbox, changes=changes)
             set_inbox_members(ctx.session, inbox, ids(form, "member_ids"))
             commit(ctx.session, gettext("That inbox could not be saved; try again"))
         except HandoffError as exc:
-            return failed(request, ctx, INBOX, form, exc, inbox=inbox)
+            ctx.session.rollback()  # before reading which secrets are stored
+            extras = inbox_extras(inbox)
+            if "menu" in extras:
+                extras["menu"] = menu_rows(menu_rows_typed(form), blank=1)
+            return failed(request, ctx, INBOX, form, exc, inbox=inbox, **extras)
         values = inbox_values(ctx.session, inbox)
-        return show(request, ctx, INBOX, inbox=inbox, values=values, notice=gettext("Saved."))
+        return show(
+            request,
+            ctx,
+            INBOX,
+            inbox=inbox,
+            values=values,
+            notice=gettext("Saved."),
+            **inbox_extras(inbox),
+        )
 
 
 routes = [

@@ -395,7 +395,7 @@ def test_bad_inbox_input_is_explained_inline(
         ({"channel": "webchat", "name": "X", "departments": "999"}, "No team 999"),
         ({"channel": "webchat", "name": "X", "member_ids": "999"}, "No agent 999"),
         ({"channel": "api", "name": "X", "webhook_url": "ftp://x"}, "must start with https://"),
-        ({"channel": "slack", "name": "X"}, "Channel must be webchat or api"),
+        ({"channel": "fax", "name": "X"}, "Pick a channel for the inbox."),
     ]
     for data, message in cases:
         response = admin.post("/settings/inboxes", data=data, headers=csrf_headers(admin))
