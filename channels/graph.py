@@ -145,25 +145,6 @@ async def post_graph(
     return data
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """Cut `text` into parts of at most `limit` characters, at a line or word break if one
-    falls in the second half of the part."""
-    parts: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        cut = rest.rfind("\n", limit // 2, limit + 1)
-        if cut <= 0:
-            cut = rest.rfind(" ", limit // 2, limit + 1)
-        if cut <= 0:
-            cut = limit
-        part, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
-        if part:
-            parts.append(part)
-    if rest.strip() or not parts:
-        parts.append(rest)
-    return parts
-
-
 async def send_in_parts(parts: list[str], send_one: Callable[[str], Awaitable[str]]) -> str:
     """Send each part in order and return the last one's id (receipts for it imply the rest).
 

@@ -35,8 +35,8 @@ from .graph import (
     post_graph,
     readable_location,
     send_in_parts,
-    split_text,
 )
+from .long_text import split_text
 
 log = logging.getLogger("handoff.messenger")
 

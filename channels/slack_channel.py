@@ -37,7 +37,7 @@ from .base import (
     SendFailed,
     WebhookRequest,
 )
-from .telegram import PartsSent, split_text
+from .long_text import PartsSent, split_text
 
 log = logging.getLogger("handoff.slack")
 

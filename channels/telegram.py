@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -32,6 +30,7 @@ from .base import (
     failure_from_response,
 )
 from .graph import readable_location
+from .long_text import PartsSent, split_text, utf16_units
 from .webchat.language import browser_language
 
 log = logging.getLogger("handoff.telegram")
@@ -56,70 +55,6 @@ LABELS: dict[str, str] = {
     "paid_media": "[paid media]",
     "giveaway": "[giveaway]",
 }
-
-
-def utf16_units(char: str) -> int:
-    return 2 if ord(char) > 0xFFFF else 1
-
-
-def split_text(text: str, limit: int, weight: Callable[[str], int] = utf16_units) -> list[str]:
-    """`text` in parts of at most `limit` (each character counted by `weight`), cut at a
-    paragraph, a line or a space when one falls in the second half of the part."""
-    parts: list[str] = []
-    rest = text.strip()
-    while rest:
-        total, end = 0, 0
-        for index, char in enumerate(rest):
-            total += weight(char)
-            if total > limit:
-                break
-            end = index + 1
-        else:
-            parts.append(rest)
-            break
-        cut = max(end, 1)
-        for separator in ("\n\n", "\n", " "):
-            at = rest.rfind(separator, 0, end)
-            if at >= end // 2 and at > 0:
-                cut = at
-                break
-        parts.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    return parts
-
-
-class PartsSent:
-    """Which parts of a long reply already went out, so that a retry after a failure in the
-    middle (a 429 on the third part) resumes there instead of repeating the first ones.
-
-    Kept in memory: after a restart, or on another worker, the whole reply is sent again.
-    """
-
-    def __init__(self, keep: int = 1000) -> None:
-        self._done: OrderedDict[tuple[Any, ...], list[str]] = OrderedDict()
-        self._keep = keep
-
-    async def send(
-        self,
-        outbound: OutboundMessage,
-        parts: list[str],
-        post: Callable[[str], Awaitable[str]],
-    ) -> list[str]:
-        """Post each part not yet posted, in order; the provider's ids of all of them."""
-        message = outbound.message
-        # The id alone is not enough: a test database (or SQLite after a delete) reuses ids.
-        key = (message.id, message.created_at, len(parts))
-        done = self._done.pop(key, [])
-        try:
-            for part in parts[len(done) :]:
-                done.append(await post(part))
-        except SendFailed as exc:
-            if done and not exc.permanent:
-                self._done[key] = done
-                while len(self._done) > self._keep:
-                    self._done.popitem(last=False)
-            raise
-        return done
 
 
 def _name(sender: dict[str, Any], chat: dict[str, Any]) -> str:
@@ -293,7 +228,7 @@ class TelegramChannel:
                 raise SendFailed(f"Telegram could not be reached ({type(exc).__name__})") from exc
             return f"{chat_id}:{_sent_message_id(response)}"
 
-        parts = split_text(outbound.message.content, MAX_TEXT)
+        parts = split_text(outbound.message.content, MAX_TEXT, utf16_units)
         if not parts:
             raise SendFailed("the reply is empty", permanent=True)
         sent = await self.parts_sent.send(outbound, parts, post)

@@ -40,6 +40,7 @@ from .base import (
     WebhookRequest,
     failure_from_response,
 )
+from .long_text import split_text
 
 log = logging.getLogger("handoff.channels.twilio")
 
@@ -90,20 +91,6 @@ def menu_of(inbox: Inbox) -> list[MenuEntry]:
         entries.append(MenuEntry(digit, label.strip(), team))
     # Without a menu, a caller can still ask to be called back.
     return entries or [MenuEntry("1", "a callback", None)]
-
-
-def split_text(text: str, limit: int) -> list[str]:
-    """Cut a long text into parts of at most `limit` characters, at a space where possible."""
-    parts: list[str] = []
-    while len(text) > limit:
-        cut = text.rfind(" ", limit // 2, limit + 1)
-        if cut <= 0:
-            cut = limit
-        parts.append(text[:cut].rstrip())
-        text = text[cut:].lstrip()
-    if text or not parts:
-        parts.append(text)
-    return parts
 
 
 def _twiml(response: Any) -> Reply:

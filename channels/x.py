@@ -35,7 +35,7 @@ from .base import (
     WebhookRequest,
     failure_from_response,
 )
-from .twilio_channel import split_text
+from .long_text import split_text
 
 DEFAULT_API_BASE = "https://api.twitter.com"
 TIMEOUT = 10.0

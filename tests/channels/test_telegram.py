@@ -18,7 +18,8 @@ from starlette.testclient import TestClient
 from channels.base import WebhookRequest
 from channels.dispatch import deliver
 from channels.intake import take_in
-from channels.telegram import TelegramChannel, split_text
+from channels.long_text import split_text, utf16_units
+from channels.telegram import TelegramChannel
 from inbox.accounts import do_create_inbox
 from inbox.clock import utcnow
 from inbox.conversations import do_reply
@@ -406,5 +407,5 @@ def test_split_text_prefers_paragraphs_then_lines_then_spaces() -> None:
     assert split_text("aaaa bbbb\n\ncccc dddd", 12) == ["aaaa bbbb", "cccc dddd"]
     assert split_text("aaaaaaa\nbb cc", 12) == ["aaaaaaa", "bb cc"]
     assert split_text("x" * 25, 10) == ["x" * 10, "x" * 10, "x" * 5]
-    assert split_text("🙂" * 6, 10) == ["🙂" * 5, "🙂"]  # two UTF-16 units each
+    assert split_text("🙂" * 6, 10, utf16_units) == ["🙂" * 5, "🙂"]  # two units each
     assert split_text("   ", 10) == []
