@@ -15,7 +15,6 @@ import httpx
 
 from .base import OutboundMessage, failure_from_response
 
-
 # Seconds to wait for the partner's endpoint before counting the attempt as failed.
 SEND_TIMEOUT = 10.0
 
