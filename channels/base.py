@@ -106,6 +106,8 @@ class WebhookRequest:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise Malformed(f"body is not JSON: {exc}") from exc
+        except RecursionError as exc:  # "[[[[...": nested deeper than any provider sends
+            raise Malformed("body is not JSON a provider sends: nested too deep") from exc
 
     def json_object(self) -> dict[str, Any]:
         data = self.json()

@@ -139,7 +139,7 @@ class _Connection:
                 raw = await self.ws.receive_text()
                 try:
                     msg = json.loads(raw)
-                except ValueError:
+                except (ValueError, RecursionError):
                     continue
                 if isinstance(msg, dict):
                     self.handle(msg)

@@ -51,7 +51,7 @@ def _payload(body: bytes) -> dict[str, Any]:
     try:
         raw = parse_qs(body.decode(), strict_parsing=True)["payload"][0]
         payload = json.loads(raw)
-    except (ValueError, KeyError, IndexError, UnicodeDecodeError) as exc:
+    except (ValueError, KeyError, IndexError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidInput("expected a form with a JSON payload") from exc
     if not isinstance(payload, dict):
         raise InvalidInput("expected a form with a JSON payload")

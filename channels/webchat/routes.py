@@ -96,7 +96,7 @@ async def read_fields(request: Request) -> dict[str, Any]:
         return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     try:
         fields = json.loads(body or b"{}")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise HandoffError("The request body is not valid JSON") from exc
     if not isinstance(fields, dict):
         raise HandoffError("The request body must be a JSON object")
