@@ -26,6 +26,7 @@ from inbox.bot import run_bot
 from inbox.bus import MemoryBus
 from inbox.db import Database, make_engine
 from inbox.errors import HandoffError
+from inbox.links import set_public_base
 from inbox.redis_bus import RedisBus
 from inbox.scheduler import run_sla_timers
 from inbox.settings import Settings
@@ -71,6 +72,7 @@ async def _open_smtp_listener(db: Database, settings: Settings) -> SmtpListener 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
+    set_public_base(settings.public_url or f"http://{settings.host}:{settings.port}")
     bus: MemoryBus
     if settings.redis_url:
         # Several worker processes: events travel through Redis to every one of them.

@@ -24,6 +24,7 @@ from .customer_updates import render
 from .db import queue_event
 from .errors import Conflict, InvalidInput, NotFound
 from .events import message_created
+from .links import public_link
 from .models import (
     Agent,
     Contact,
@@ -130,7 +131,7 @@ def request_rating(session: Session, conversation: Conversation, now: datetime) 
         policy.customer_updates.templates.get(SURVEY_KIND) or {}, languages
     ) or in_language(DEFAULT_QUESTION, languages)
     assert template is not None
-    link = survey_path(survey.token)
+    link = public_link(survey_path(survey.token))
     content = render(template, _placeholders(session, conversation, contact, link)).strip()
     if link not in content:
         # A company text that forgot {link} would ask a question nobody can answer.

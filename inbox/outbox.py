@@ -10,6 +10,7 @@ send it again. Nothing is dropped silently.
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -33,6 +34,8 @@ from .models import (
     OutboxEntry,
     OutboxState,
 )
+
+log = logging.getLogger("handoff.outbox")
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,7 @@ def record_attempt(
             message.delivery = Delivery.sent
         message.error = None
         if provider_id and message.external_id is None:
-            message.external_id = provider_id[:255]
+            message.external_id = _unused_external_id(session, message, provider_id[:255])
     elif permanent or entry.attempts >= policy.max_attempts:
         entry.state, entry.last_error = OutboxState.failed, error
         message.delivery, message.error = Delivery.failed, error
@@ -175,6 +178,27 @@ def record_attempt(
     _announce(session, message)
     session.commit()
     return entry.state
+
+
+def _unused_external_id(session: Session, message: Message, provider_id: str) -> str | None:
+    """The provider's id, unless another message of the inbox has it already (a provider
+    that reuses ids): then none, since failing here would leave the entry pending and send
+    the message a second time."""
+    with session.no_autoflush:
+        taken = session.exec(
+            select(Message.id).where(
+                Message.inbox_id == message.inbox_id, Message.external_id == provider_id
+            )
+        ).first()
+    if taken is not None:
+        log.warning(
+            "message %s: provider id %r is already message %s's; not kept",
+            message.id,
+            provider_id,
+            taken,
+        )
+        return None
+    return provider_id
 
 
 def _in(seconds: float) -> str:

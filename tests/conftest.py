@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from inbox.bus import MemoryBus
 from inbox.db import Database, make_engine
 from inbox.events import Event
+from inbox.links import set_public_base
 from inbox.migrate import upgrade
 from inbox.settings import Settings
 from main import create_app
@@ -144,3 +145,12 @@ def login(client: TestClient, email: str, password: str = "pw-123456") -> None:
         "/login", data={"email": email, "password": password}, follow_redirects=False
     )
     assert response.status_code == 303, response.text
+
+
+@pytest.fixture(autouse=True)
+def _public_links() -> Iterator[None]:
+    """Customer links start at the app's address; an app built by one test (say behind a
+    proxy) must not change the links another test reads."""
+    set_public_base("http://127.0.0.1:8000")
+    yield
+    set_public_base("http://127.0.0.1:8000")

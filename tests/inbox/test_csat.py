@@ -117,7 +117,8 @@ def test_a_company_text_without_the_link_still_carries_it(session: Session) -> N
     got = customer_writes(session, w.webchat, team=w.support, who="ann")
     survey = resolve(session, w, got)
     question = automatic_messages(session, got.conversation.id)[-1]
-    assert question.content == f"Tell us how we did, Customer ann!\n/csat/{survey.token}"
+    link = f"http://127.0.0.1:8000/csat/{survey.token}"  # whole: any channel can carry it
+    assert question.content == f"Tell us how we did, Customer ann!\n{link}"
 
 
 def test_a_rating_is_stored_and_may_be_changed_within_a_week(session: Session) -> None:
