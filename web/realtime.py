@@ -70,12 +70,44 @@ async def agent_socket(ws: WebSocket) -> None:
     last_sent = 0
     conn = _Connection(ws, app_state, agent)
 
+    loop_time = asyncio.get_running_loop().time
+    last_written = loop_time()
+
     async def send(event: Event) -> None:
-        nonlocal last_sent
+        nonlocal last_sent, last_written
         if event.seq <= last_sent:
             return
         last_sent = event.seq
+        last_written = loop_time()
         await ws.send_text(event.frame_text(locale))
+
+    async def pump() -> None:
+        """Events to the browser as they come: one await per event, no timer per event."""
+        while True:
+            if sub.overflowed:
+                await ws.send_text(json.dumps({"seq": last_sent, "type": "resync", "data": {}}))
+                await ws.close(code=CLOSE_OVERFLOW, reason="fell behind")
+                return
+            await send(await sub.queue.get())
+            # Drain what is already queued, but let every other connection send this event
+            # first: otherwise the 50th agent's first frame would wait behind 49 agents'
+            # whole backlogs.
+            while not sub.queue.empty() and not sub.overflowed:
+                await asyncio.sleep(0)
+                await send(sub.queue.get_nowait())
+
+    async def heartbeat() -> None:
+        """A ping after a quiet spell, so proxies keep the connection and the browser knows."""
+        beat = app_state.settings.heartbeat_seconds
+        while True:
+            await asyncio.sleep(max(0.05, last_written + beat - loop_time()))
+            if loop_time() - last_written >= beat:
+                await ping()
+
+    async def ping() -> None:
+        nonlocal last_written
+        last_written = loop_time()
+        await ws.send_text(json.dumps({"seq": last_sent, "type": "ping", "data": {}}))
 
     try:
         since = parse_since(ws)
@@ -89,31 +121,21 @@ async def agent_socket(ws: WebSocket) -> None:
             else:
                 for event in missed:
                     await send(event)
-        reader = asyncio.create_task(conn.read())
-        while not reader.done():
-            if sub.overflowed:
-                await ws.send_text(json.dumps({"seq": last_sent, "type": "resync", "data": {}}))
-                await ws.close(code=CLOSE_OVERFLOW, reason="fell behind")
-                break
-            getter = asyncio.ensure_future(sub.queue.get())
-            done, _ = await asyncio.wait(
-                {getter, reader},
-                timeout=app_state.settings.heartbeat_seconds,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            if getter in done:
-                await send(getter.result())
-                # Drain what is already queued without a wait per event, but let every other
-                # connection send this event first: otherwise the 50th agent's first frame
-                # would wait behind 49 agents' whole backlogs.
-                while not sub.queue.empty() and not sub.overflowed:
-                    await asyncio.sleep(0)
-                    await send(sub.queue.get_nowait())
-            else:
-                getter.cancel()
-                if not done:
-                    await ws.send_text(json.dumps({"seq": last_sent, "type": "ping", "data": {}}))
-        reader.cancel()
+        tasks = [
+            asyncio.create_task(conn.read()),
+            asyncio.create_task(pump()),
+            asyncio.create_task(heartbeat()),
+        ]
+        try:
+            # Whichever ends first (the browser left, the queue overflowed, a send failed)
+            # ends the connection.
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                    await task
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
