@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Table, bindparam
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlalchemy.orm import make_transient_to_detached
+from sqlmodel import Session, SQLModel, col, select
 
 from . import lifecycle, outbox
 from .access import audience_of, can_see_conversation, scope_for
@@ -90,6 +92,44 @@ class Received:
     reopened: bool = False
 
 
+# The inbound path's lookups, built once: building a statement costs about as much as running
+# it on SQLite, and every customer message runs four of them.
+_MESSAGE_BY_EXTERNAL_ID = select(Message).where(
+    Message.inbox_id == bindparam("inbox_id"), Message.external_id == bindparam("external_id")
+)
+_INBOX_AND_MESSAGE = (
+    select(Inbox, Message)
+    .outerjoin(
+        Message,
+        (col(Message.inbox_id) == col(Inbox.id))
+        & (col(Message.external_id) == bindparam("external_id")),
+    )
+    .where(Inbox.id == bindparam("inbox_id"))
+)
+# The identity and its contact in one query (identity.contact_id is a non-null foreign key
+# with ON DELETE CASCADE, so an identity always has its contact).
+_CONTACT_BY_IDENTITY = (
+    select(Contact)
+    .join(ContactIdentity, col(ContactIdentity.contact_id) == col(Contact.id))
+    .where(
+        ContactIdentity.inbox_id == bindparam("inbox_id"),
+        ContactIdentity.identifier == bindparam("identifier"),
+    )
+)
+_CONTACT_BY_EMAIL = select(Contact).where(Contact.email == bindparam("email"))
+# `inbox_id + 0`: SQLite (no statistics) otherwise walks ix_conversation_inbox_activity, every
+# conversation of the inbox, instead of the few of this contact (ix_conversation_contact); the
+# "+ 0" keeps the term out of index choice (the SQLite docs' own idiom; harmless on PostgreSQL).
+_LATEST_CONVERSATION = (
+    select(Conversation)
+    .where(
+        Conversation.contact_id == bindparam("contact_id"),
+        col(Conversation.inbox_id) + 0 == bindparam("inbox_id"),
+    )
+    .order_by(col(Conversation.id).desc())
+)
+
+
 def check_content(content: str) -> str:
     content = content.strip()
     if not content:
@@ -103,8 +143,37 @@ def _existing(session: Session, inbox_id: int, external_id: str | None) -> Messa
     if external_id is None:
         return None
     return session.exec(
-        select(Message).where(Message.inbox_id == inbox_id, Message.external_id == external_id)
+        _MESSAGE_BY_EXTERNAL_ID, params={"inbox_id": inbox_id, "external_id": external_id}
     ).first()
+
+
+def _inbox_and_existing(
+    session: Session, inbox_id: int, external_id: str | None
+) -> tuple[Inbox | None, Message | None]:
+    """The inbox, and the message already stored under `external_id` there: one query, as
+    every channel message carries an id and this runs for each of them."""
+    if external_id is None:
+        return session.get(Inbox, inbox_id), None
+    row = session.exec(
+        _INBOX_AND_MESSAGE, params={"inbox_id": inbox_id, "external_id": external_id}
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
+
+
+def _insert_row(session: Session, row: SQLModel) -> None:
+    """INSERT a new row at once and attach it to the session, persistent and clean.
+
+    The row and the object are what a flush would give (every column written, a None as
+    NULL), without the unit of work's bookkeeping, which costs ten times the INSERT itself
+    on SQLite; changes pending in the session stay pending."""
+    table: Table = row.__table__  # type: ignore[attr-defined]
+    values = {c.key: getattr(row, c.key) for c in table.columns if not c.primary_key}
+    result = session.connection().execute(table.insert(), values)
+    key = result.inserted_primary_key
+    assert key is not None
+    row.id = key[0]
+    make_transient_to_detached(row)
+    session.add(row)
 
 
 def _duplicate(session: Session, message: Message) -> Received:
@@ -125,10 +194,10 @@ def do_receive_inbound(
     """
     now = now or utcnow()
     content = check_content(inbound.content) if not inbound.attachments else inbound.content
-    inbox = session.get(Inbox, inbound.inbox_id)
+    inbox, found = _inbox_and_existing(session, inbound.inbox_id, inbound.external_id)
     if inbox is None:
         raise NotFound("No such inbox")
-    if (found := _existing(session, inbox.id or 0, inbound.external_id)) is not None:
+    if found is not None:
         return _duplicate(session, found)
     try:
         received = _store_inbound(session, inbox, inbound, content, now)
@@ -143,36 +212,43 @@ def do_receive_inbound(
 
 
 def find_or_create_contact(session: Session, inbox: Inbox, inbound: InboundMessage) -> Contact:
-    identity = session.exec(
-        select(ContactIdentity).where(
-            ContactIdentity.inbox_id == inbox.id, ContactIdentity.identifier == inbound.identifier
-        )
+    return _contact_for(session, inbox, inbound)[0]
+
+
+def _contact_for(session: Session, inbox: Inbox, inbound: InboundMessage) -> tuple[Contact, bool]:
+    """The sender's contact, and whether it was created just now."""
+    contact = session.exec(
+        _CONTACT_BY_IDENTITY, params={"inbox_id": inbox.id, "identifier": inbound.identifier}
     ).first()
-    if identity is not None:
-        contact = session.get(Contact, identity.contact_id)
-        assert contact is not None
-        return contact
-    contact = None
+    if contact is not None:
+        return contact, False
+    created = False
     if inbound.email and inbound.match_email:
-        contact = session.exec(select(Contact).where(Contact.email == inbound.email)).first()
+        contact = session.exec(_CONTACT_BY_EMAIL, params={"email": inbound.email}).first()
     if contact is None:
+        created = True
         contact = Contact(
             name=inbound.name or inbound.email or inbound.identifier,
             email=inbound.email,
             phone=inbound.phone,
             language=inbound.language,
         )
-        session.add(contact)
-        session.flush()
+        _insert_row(session, contact)
     assert contact.id is not None and inbox.id is not None
-    session.add(
-        ContactIdentity(contact_id=contact.id, inbox_id=inbox.id, identifier=inbound.identifier)
+    _insert_row(
+        session,
+        ContactIdentity(contact_id=contact.id, inbox_id=inbox.id, identifier=inbound.identifier),
     )
-    return contact
+    return contact, created
 
 
 def _thread_of(
-    session: Session, inbox: Inbox, contact: Contact, inbound: InboundMessage
+    session: Session,
+    inbox: Inbox,
+    contact: Contact,
+    inbound: InboundMessage,
+    *,
+    new_contact: bool = False,
 ) -> Conversation | None:
     """The conversation this message belongs to, or None for a new one."""
     for ref in inbound.thread_refs[:50]:
@@ -183,20 +259,20 @@ def _thread_of(
         tagged = session.get(Conversation, inbound.ticket_conversation_id)
         if tagged is not None and tagged.contact_id == contact.id and tagged.inbox_id == inbox.id:
             return tagged
-    if inbound.starts_thread:
+    if inbound.starts_thread or new_contact:
+        # A contact inserted in this transaction has no conversation yet: no other
+        # transaction can have seen its id.
         return None
     return session.exec(
-        select(Conversation)
-        .where(Conversation.contact_id == contact.id, Conversation.inbox_id == inbox.id)
-        .order_by(col(Conversation.id).desc())
+        _LATEST_CONVERSATION, params={"contact_id": contact.id, "inbox_id": inbox.id}
     ).first()
 
 
 def _store_inbound(
     session: Session, inbox: Inbox, inbound: InboundMessage, content: str, now: datetime
 ) -> Received:
-    contact = find_or_create_contact(session, inbox, inbound)
-    conversation = _thread_of(session, inbox, contact, inbound)
+    contact, new_contact = _contact_for(session, inbox, inbound)
+    conversation = _thread_of(session, inbox, contact, inbound, new_contact=new_contact)
     if inbound.auto_submitted and conversation is not None:
         return _store_auto_submitted(session, conversation, contact, inbound, content, now)
     new = reopened = False
@@ -233,11 +309,14 @@ def _store_inbound(
         external_id=inbound.external_id,
         delivery=Delivery.received,
         created_at=now,
+        # Given, not defaulted: pydantic inspects the `list` factory's signature on every
+        # construction (about 70 µs, a tenth of what storing the message costs).
+        attachments=[],
         auto_submitted=inbound.auto_submitted,
         html=clean_html(inbound.html),
         quoted=inbound.quoted[:MAX_CONTENT],
     )
-    session.add(message)
+    _insert_row(session, message)
     if inbound.attachments:
         session.flush()
         message.attachments = store_attachments(session, message, inbound.attachments)
@@ -326,8 +405,7 @@ def _open_conversation(
         created_at=now,
         last_activity_at=now,
     )
-    session.add(conversation)
-    session.flush()
+    _insert_row(session, conversation)
     record(
         session,
         "conversation.created",

@@ -16,7 +16,8 @@ from weakref import WeakKeyDictionary
 
 import yaml
 from pydantic import ValidationError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col, select
 
 from . import audit
@@ -30,11 +31,13 @@ YAML_HEADER = (
     "# Handoff escalation policy. Import with `handoff import-policy FILE` or PUT /api/v1/policy.\n"
     "# Every section and field: docs/concepts/escalation-policy.md\n"
 )
-# The parsed policy in force, per engine: (row id, saved at) and the Policy. Per engine, not
-# per URL: a test database emptied and refilled reuses ids, but never with the same engine.
-_parsed: WeakKeyDictionary[Engine, tuple[tuple[int, datetime], Policy]] = WeakKeyDictionary()
+# The parsed policy in force, per engine: (row id, saved at) and the Policy, or None and the
+# default when no document is saved. Per engine, not per URL: a test database emptied and
+# refilled reuses ids, but never with the same engine.
+_parsed: WeakKeyDictionary[Engine, tuple[tuple[int, datetime] | None, Policy]] = WeakKeyDictionary()
 _checked_at: WeakKeyDictionary[Engine, float] = WeakKeyDictionary()
 RECHECK_SECONDS = 1.0
+_SAVED = "handoff_policy_saved"  # session.info: a PolicyDocument was flushed in this transaction
 
 
 def forget_cached_policy(engine: Engine) -> None:
@@ -125,12 +128,14 @@ def current_policy(session: Session) -> Policy:
             .order_by(col(PolicyDocument.id).desc())
             .limit(1)
         ).first()
+    _checked_at[engine] = time.monotonic()
     if latest is None:
-        _parsed.pop(engine, None)
+        # Cached too: without it a database that never saved a policy (the common first
+        # weeks) paid this query on every incoming message.
+        _parsed[engine] = (None, _default())
         return _default()
     doc_id, saved_at = latest
     assert doc_id is not None
-    _checked_at[engine] = time.monotonic()
     if cached is not None and cached[0] == (doc_id, saved_at):
         return cached[1]
     document = session.get(PolicyDocument, doc_id)
@@ -139,6 +144,28 @@ def current_policy(session: Session) -> Policy:
     policy = parse_policy(document.document)
     _parsed[engine] = ((doc_id, saved_at), policy)
     return policy
+
+
+@event.listens_for(OrmSession, "after_flush")
+def _note_saved_document(session: OrmSession, _context: Any) -> None:
+    if any(isinstance(obj, PolicyDocument) for obj in session.new):
+        session.info[_SAVED] = True
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _forget_after_save(session: OrmSession) -> None:
+    # A document stored in this process by any path (do_save_policy, a seed, a test's own
+    # row) is in force from the next read, through every engine on that database (the app's
+    # and a script's), as before the "no document" answer was cached.
+    if session.info.pop(_SAVED, False):
+        url = session.get_bind().engine.url
+        for engine in [e for e in list(_parsed) if e.url == url]:
+            forget_cached_policy(engine)
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _saved_nothing(session: OrmSession) -> None:
+    session.info.pop(_SAVED, None)
 
 
 def check_teams_exist(session: Session, policy: Policy) -> None:
