@@ -53,7 +53,7 @@ from inbox.clock import utcnow
 from inbox.db import Database, make_engine
 from inbox.ladder import run_due
 from inbox.migrate import upgrade
-from inbox.models import Conversation, SlaStageRun
+from inbox.models import Conversation
 from inbox.policy import Policy
 from inbox.policy_store import default_policy
 from inbox.scheduler import SlaTimer
@@ -309,9 +309,9 @@ class TimedTimer(SlaTimer):
         super().load()
         self.load_seconds = time.perf_counter() - started
 
-    def run_due_now(self, now: datetime) -> list[str]:
+    async def run_due_in_steps(self, now: datetime) -> list[str]:
         started = time.perf_counter()
-        fired = super().run_due_now(now)
+        fired = await super().run_due_in_steps(now)
         if fired:
             self.busy_seconds += time.perf_counter() - started
         return fired
@@ -327,34 +327,32 @@ class ShiftedClock:
         return utcnow() + self.offset
 
 
-def _watch_commits(clock: ShiftedClock, out: list[tuple[datetime, datetime]]) -> Callable[[], None]:
-    """Record (due_at, commit moment) of every stage row committed, by any session."""
-
-    def after_flush(session: Session, _context: Any) -> None:
-        runs = [o for o in session.new if isinstance(o, SlaStageRun)]
-        if runs:
-            session.info.setdefault("stage_runs", []).extend(r.due_at for r in runs)
+def _watch_commits(
+    path: Path, clock: ShiftedClock, out: list[tuple[datetime, datetime]]
+) -> Callable[[], None]:
+    """Record (due_at, commit moment) of every stage row committed, by any session: after
+    each commit, the rows added since the last look (the ladder inserts them in bulk, with no
+    ORM object to watch). The look comes after the moment is taken, so it costs the timer
+    time but cannot make a stage seem earlier."""
+    look = sqlite3.connect(path, check_same_thread=False)
+    lock = threading.Lock()
+    last = [look.execute("SELECT coalesce(max(id), 0) FROM sla_stage_run").fetchone()[0]]
 
     def after_commit(session: Session) -> None:
-        pending = session.info.pop("stage_runs", None)
-        if pending:
-            now = clock.now()
-            out.extend((due, now) for due in pending)
+        now = clock.now()
+        with lock:
+            rows = look.execute(
+                "SELECT id, due_at FROM sla_stage_run WHERE id > ? ORDER BY id", (last[0],)
+            ).fetchall()
+            if rows:
+                last[0] = rows[-1][0]
+                out.extend((_parse(due), now) for _, due in rows)
 
-    def after_rollback(session: Session) -> None:
-        session.info.pop("stage_runs", None)
-
-    hooks: list[tuple[str, Callable[..., Any]]] = [
-        ("after_flush", after_flush),
-        ("after_commit", after_commit),
-        ("after_rollback", after_rollback),
-    ]
-    for name, hook in hooks:
-        event.listen(Session, name, hook)
+    event.listen(Session, "after_commit", after_commit)
 
     def remove() -> None:
-        for name, hook in hooks:
-            event.remove(Session, name, hook)
+        event.remove(Session, "after_commit", after_commit)
+        look.close()
 
     return remove
 
@@ -370,7 +368,7 @@ def fire(
     commits: list[tuple[datetime, datetime]] = []
     expected = 2 * plan.due
     stop = threading.Event()
-    remove = _watch_commits(clock, commits)
+    remove = _watch_commits(path, clock, commits)
 
     timer = TimedTimer(db, clock)
 

@@ -9,34 +9,50 @@ escalations nobody accepted in time.
 Exactly once: each stage first inserts its SlaStageRun row, unique per (conversation,
 stage key), in the same transaction as its effects. A second process, a second call or a
 restart that tries the same stage hits the unique key and skips it.
+
+In bulk: a due minute can hold thousands of stages, so `run_due` runs them a group of
+conversations at a time, one transaction a group (docs/performance.md#sla-timers): one
+multi-row INSERT claims the group's stages (ON CONFLICT DO NOTHING: the unique key still
+decides, and RETURNING says which rows are ours), batched reads fetch what the effects need,
+and one flush writes them. The group commits whole or not at all, so a crash loses or doubles
+nothing; a group that fails runs again conversation by conversation, a stage a transaction.
+Conversations with an escalation, and stages that escalate, always take that slower path:
+`do_escalate` commits on its own.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import JSON, bindparam, case, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from . import escalation as escalations
-from .audit import record
-from .conversations import notify
+from .clock import utcnow
+from .db import queue_event
 from .errors import HandoffError
+from .events import notification_created
 from .models import (
     Agent,
     Alert,
+    AuditEntry,
     Contact,
     Conversation,
     Escalation,
     EscalationStatus,
     Membership,
+    Notification,
     SlaStageRun,
     Trigger,
 )
-from .notifiers.alerts import alert_people, announce_alerts
-from .policy import Policy, Stage
+from .notifiers.alerts import PENDING, alert_created
+from .policy import AlertChannel, Person, Policy, Stage
 from .sla import (
     RETRY,
     TARGETS,
@@ -52,7 +68,10 @@ from .sla import (
 
 log = logging.getLogger("handoff.sla")
 
+# Due conversations read at a time; each step runs GROUP of them in one transaction (about
+# 15 ms of work: short enough for the timer loop to hand the event loop back often).
 BATCH = 500
+GROUP = 25
 LABELS = {
     "first_response": "First response",
     "next_response": "Next response",
@@ -62,25 +81,416 @@ LABELS = {
 
 def run_due(session: Session, now: datetime) -> list[str]:
     """Run every stage due at `now`; returns the keys of the stages that fired."""
-    policy = current_policy(session)
-    _bounce_due(session, now)
-    fired: list[str] = []
-    done: set[int] = set()
-    while True:
-        batch = session.exec(
-            select(Conversation)
-            .where(col(Conversation.next_timer_at) <= now)
+    due_pass = DuePass(session, now)
+    while due_pass.step(session):
+        pass
+    return due_pass.fired
+
+
+class DuePass:
+    """One run over everything due at `now`, a group of conversations a step, so that the
+    timer loop can hand the event loop back between steps (scheduler.py). Each step may use
+    a new session: the pass keeps only ids and keys."""
+
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.now = now
+        self.policy = current_policy(session)
+        self.fired: list[str] = []
+        self._done: set[int] = set()
+        self._agents_by_email: dict[str, int] | None = None
+        _bounce_due(session, now)
+
+    def step(self, session: Session, group: int = GROUP) -> bool:
+        """Run one group's due stages; False once nothing is left."""
+        due = session.exec(
+            select(Conversation.id)
+            .where(col(Conversation.next_timer_at) <= self.now)
             .order_by(col(Conversation.next_timer_at), col(Conversation.id))
             .limit(BATCH)
-            .execution_options(populate_existing=True)  # as committed, not as last seen
         ).all()
-        fresh = [c for c in batch if c.id is not None and c.id not in done]
-        for conversation in fresh:
-            assert conversation.id is not None
-            fired += run_conversation(session, policy, conversation, now)
-            done.add(conversation.id)
-        if len(batch) < BATCH or not fresh:
-            return fired
+        # One already run in this pass whose timer is still due (a change made it so
+        # meanwhile) waits for the next pass: the loop cannot spin on it.
+        ids = [i for i in due if i is not None and i not in self._done][:group]
+        if not ids:
+            session.commit()  # ends the read (PostgreSQL holds it open otherwise)
+            return False
+        self.fired += _run_group(session, self, ids)
+        self._done.update(ids)
+        return True
+
+    def agents_by_email(self, session: Session) -> dict[str, int]:
+        """The policy's people who are Handoff agents (same email), read once a pass."""
+        if self._agents_by_email is None:
+            wanted = sorted({p.email.lower() for p in self.policy.people if p.email})
+            found: dict[str, int] = {}
+            if wanted:
+                query = select(Agent.email, Agent.id).where(col(Agent.email).in_(wanted))
+                found = {e.lower(): i for e, i in session.exec(query) if i is not None}
+            self._agents_by_email = found
+        return self._agents_by_email
+
+
+def _run_group(session: Session, due_pass: DuePass, ids: list[int]) -> list[str]:
+    """The group in one transaction; if that fails, each conversation on its own."""
+    try:
+        fired, alone = _run_batch(session, due_pass, ids)
+        session.commit()
+    except Exception:
+        session.rollback()
+        log.exception("SLA stages of %d conversations failed together; one by one now", len(ids))
+        fired, alone = [], ids
+    for conversation_id in alone:
+        conversation = session.get(Conversation, conversation_id, populate_existing=True)
+        if conversation is not None:
+            fired += run_conversation(session, due_pass.policy, conversation, due_pass.now)
+    return fired
+
+
+def _run_batch(session: Session, due_pass: DuePass, ids: list[int]) -> tuple[list[str], list[int]]:
+    """Claim and run the group's stages without committing. Returns the keys that fired and
+    the conversations left for `run_conversation` (an escalation is involved)."""
+    now, policy = due_pass.now, due_pass.policy
+    found = session.exec(
+        select(Conversation)
+        .where(col(Conversation.id).in_(ids))
+        .execution_options(populate_existing=True)  # as committed, not as last seen
+    ).all()
+    by_id = {c.id: c for c in found}
+    fired_before: dict[int, set[str]] = defaultdict(set)
+    for conversation_id, key in session.exec(
+        select(SlaStageRun.conversation_id, SlaStageRun.stage_key).where(
+            col(SlaStageRun.conversation_id).in_(ids)
+        )
+    ):
+        fired_before[conversation_id].add(key)
+    alone: list[int] = []
+    plans: list[tuple[Conversation, list[Moment]]] = []
+    for conversation_id in ids:
+        conversation = by_id.get(conversation_id)
+        if conversation is None or conversation.next_timer_at is None:
+            continue
+        if conversation.next_timer_at > now:
+            continue  # another process got here first
+        if conversation.escalation_id is not None:
+            alone.append(conversation_id)
+            continue
+        due_now = sorted(
+            (
+                m
+                for m in moments(session, policy, conversation, None)
+                if m.at <= now and m.key not in fired_before[conversation_id]
+            ),
+            key=lambda m: m.at,
+        )
+        if any(m.stage is not None and m.stage.escalate_tiers for m in due_now):
+            alone.append(conversation_id)
+            continue
+        plans.append((conversation, due_now))
+    claimed = _claim_all(
+        session,
+        [
+            {
+                "conversation_id": c.id,
+                "stage_key": m.key,
+                "due_at": m.at,
+                "fired_at": now,
+                "details": {"kind": m.kind},
+            }
+            for c, due_now in plans
+            for m in due_now
+        ],
+    )
+    effects = _Effects(session, due_pass, [c for c, _ in plans])
+    out: list[str] = []
+    details: list[dict[str, Any]] = []
+    for conversation, due_now in plans:
+        for moment in due_now:
+            run_id = claimed.get((conversation.id or 0, moment.key))
+            if run_id is None:
+                continue  # it ran elsewhere
+            details.append({"run_id": run_id, "details": effects.run(conversation, moment)})
+            out.append(moment.key)
+    effects.finish()
+    if details:
+        session.execute(_SET_DETAILS, details)
+    _store_next_timers(
+        session,
+        policy,
+        [(c, fired_before[c.id] | {m.key for m in due_now}) for c, due_now in plans if c.id],
+        now,
+    )
+    return out, alone
+
+
+_RUNS = SlaStageRun.__table__  # type: ignore[attr-defined]
+_SET_DETAILS = (
+    update(_RUNS)
+    .where(_RUNS.c.id == bindparam("run_id"))
+    .values(details=bindparam("details", type_=JSON))
+)
+
+
+def _claim_all(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
+    """Insert the stages' rows in one statement; the ones that come back are ours (the others
+    already ran, here, elsewhere or before a restart). Maps (conversation, key) to the row."""
+    if not rows:
+        return {}
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("sqlite", "postgresql"):
+        return _claim_each(session, rows)
+    insert_ = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    statement = (
+        insert_(_RUNS)
+        .on_conflict_do_nothing(index_elements=["conversation_id", "stage_key"])
+        .returning(_RUNS.c.id, _RUNS.c.conversation_id, _RUNS.c.stage_key)
+    )
+    # Many parameter sets: SQLAlchemy sends them as one multi-row INSERT ("insertmanyvalues")
+    # and compiles the statement once, whatever the number of rows.
+    return {(c, k): i for i, c, k in session.execute(statement, rows)}
+
+
+def _claim_each(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
+    """Other databases: a savepoint per row."""
+    out: dict[tuple[int, str], int] = {}
+    for row in rows:
+        run = SlaStageRun(**row)
+        try:
+            with session.begin_nested():
+                session.add(run)
+        except IntegrityError:
+            continue
+        assert run.id is not None
+        out[(row["conversation_id"], row["stage_key"])] = run.id
+    return out
+
+
+class _Effects:
+    """What a group's warnings, breaches and ladder stages write, read and added in bulk."""
+
+    def __init__(
+        self, session: Session, due_pass: DuePass, conversations: list[Conversation]
+    ) -> None:
+        self.session = session
+        self.due_pass = due_pass
+        self.writes = _Writes()
+        contact_ids = {c.contact_id for c in conversations}
+        self.names = {
+            i: n
+            for i, n in session.exec(
+                select(Contact.id, Contact.name).where(col(Contact.id).in_(contact_ids))
+            )
+            if i is not None and n
+        }
+        team_ids = {c.team_id for c in conversations if c.team_id is not None}
+        self.members: dict[int, list[int]] = defaultdict(list)
+        for team_id, agent_id in session.exec(
+            select(Membership.team_id, Membership.agent_id).where(
+                col(Membership.team_id).in_(team_ids)
+            )
+        ):
+            self.members[team_id].append(agent_id)
+
+    def run(self, conversation: Conversation, moment: Moment) -> dict[str, Any]:
+        now = self.due_pass.now
+        who = self.names.get(conversation.contact_id, "a customer")
+        if moment.kind == "ladder":
+            assert moment.stage is not None
+            stage = moment.stage
+            by_email = self.due_pass.agents_by_email(self.session)
+            people = self.due_pass.policy.people_for(stage.notify)
+            agents = {
+                by_email[p.email.lower()] for p in people if p.email and p.email.lower() in by_email
+            }
+            if "assignee" in stage.notify and conversation.assignee_id is not None:
+                agents.add(conversation.assignee_id)
+            return _ladder_stage(
+                self.session,
+                self.due_pass.policy,
+                conversation,
+                stage,
+                moment.key,
+                now,
+                who=who,
+                people=people,
+                agents=sorted(agents),
+                writes=self.writes,
+            )
+        if _warning_too_late(moment, now):
+            return _skipped(moment)
+        recipients = set(self.members.get(conversation.team_id or 0, []))
+        if conversation.assignee_id is not None:
+            recipients.add(conversation.assignee_id)
+        return _tell_team(
+            self.session,
+            conversation,
+            moment,
+            who=who,
+            recipients=sorted(recipients),
+            writes=self.writes,
+        )
+
+    def finish(self) -> None:
+        self.writes.write(self.session)
+
+
+_NOTES = Notification.__table__  # type: ignore[attr-defined]
+_AUDIT = AuditEntry.__table__  # type: ignore[attr-defined]
+_ALERTS = Alert.__table__  # type: ignore[attr-defined]
+
+
+class _Writes:
+    """The notifications and audit entries stages add, written in one statement a table
+    (`write`): through the ORM, each notification was a flush of its own, to learn its id
+    for the event, five or six a stage."""
+
+    def __init__(self) -> None:
+        self.notes: list[dict[str, Any]] = []
+        self.audits: list[dict[str, Any]] = []
+
+    def notify(self, agent_id: int, kind: str, text: str, conversation_id: int) -> None:
+        # As conversations.notify writes one.
+        self.notes.append(
+            {
+                "agent_id": agent_id,
+                "kind": kind,
+                "text": text[:500],
+                "conversation_id": conversation_id,
+                "created_at": utcnow(),
+            }
+        )
+
+    def record(self, action: str, conversation_id: int, details: dict[str, Any]) -> None:
+        # As audit.record writes a system entry.
+        self.audits.append(
+            {
+                "at": utcnow(),
+                "actor": "system",
+                "action": action,
+                "conversation_id": conversation_id,
+                "details": details,
+            }
+        )
+
+    def write(self, session: Session) -> None:
+        """Insert what was added, then tell the agents (after the commit)."""
+        if self.notes:
+            ids = session.execute(
+                insert(_NOTES).returning(_NOTES.c.id, sort_by_parameter_order=True),
+                self.notes,
+            ).scalars()
+            for note, note_id in zip(self.notes, ids, strict=True):
+                queue_event(
+                    session,
+                    notification_created(
+                        notification_id=note_id,
+                        agent_id=note["agent_id"],
+                        kind=note["kind"],
+                        text=note["text"],
+                    ),
+                )
+        if self.audits:
+            session.execute(insert(_AUDIT), self.audits)
+        self.notes, self.audits = [], []
+
+
+def _alert_targets(
+    policy: Policy, people: list[Person], channels: list[AlertChannel]
+) -> list[tuple[AlertChannel, str]]:
+    """Where `notifiers.alerts.alert_people` sends (tests/inbox/test_ladder_batch.py holds the
+    two equal): Slack to the policy's channel once when it has one, else to each person's own
+    id; email and SMS to each person. Here so that a group's alerts take one INSERT each
+    stage, not one flush each alert."""
+    targets: list[tuple[AlertChannel, str]] = []
+    for channel in channels:
+        if channel == "slack":
+            shared = policy.notifiers.slack.channel
+            if shared:
+                targets.append(("slack", shared))
+            else:
+                targets += [("slack", p.slack) for p in people if p.slack]
+        elif channel == "email":
+            targets += [("email", p.email) for p in people if p.email]
+        else:
+            targets += [("sms", p.phone) for p in people if p.phone]
+    return list(dict.fromkeys(targets))
+
+
+def _add_alerts(
+    session: Session,
+    targets: list[tuple[AlertChannel, str]],
+    *,
+    text: str,
+    conversation_id: int,
+    escalation_id: int | None,
+    stage_key: str,
+) -> list[dict[str, Any]]:
+    """Pending alerts (as notifiers.alerts.add_alert writes them), in one statement; the
+    caller announces them once the stage's escalation, if any, is known."""
+    if not targets:
+        return []
+    rows = [
+        {
+            "conversation_id": conversation_id,
+            "escalation_id": escalation_id,
+            "stage_key": stage_key[:120],
+            "channel": channel,
+            "target": target[:320],
+            "text": text,
+            "status": PENDING,
+            "created_at": utcnow(),
+        }
+        for channel, target in targets
+    ]
+    ids = session.execute(
+        insert(_ALERTS).returning(_ALERTS.c.id, sort_by_parameter_order=True),
+        rows,
+    ).scalars()
+    return [
+        {"id": alert_id, "channel": row["channel"], "target": row["target"]}
+        for row, alert_id in zip(rows, ids, strict=True)
+    ]
+
+
+def _store_next_timers(
+    session: Session,
+    policy: Policy,
+    conversations: Iterable[tuple[Conversation, set[str]]],
+    now: datetime,
+) -> None:
+    """Each conversation's next timer, from the stages run so far, in two statements."""
+    later: list[dict[str, Any]] = []
+    none: list[dict[str, Any]] = []
+    for conversation, fired in conversations:
+        at = _next_after_run(session, policy, conversation, now, fired, failed=False)
+        if at is None:
+            none.append({"cid": conversation.id, "now": now})
+        else:
+            later.append({"cid": conversation.id, "now": now, "at": at})
+        # Written below, behind the ORM's back: read it again if asked.
+        session.expire(conversation, ["next_timer_at"])
+    if later:
+        session.execute(_SET_TIMER, later)
+    if none:
+        session.execute(_CLEAR_TIMER, none)
+
+
+_CONVERSATIONS = Conversation.__table__  # type: ignore[attr-defined]
+_STORED = _CONVERSATIONS.c.next_timer_at
+_NOW = bindparam("now", type_=_STORED.type)
+_AT = bindparam("at", type_=_STORED.type)
+# A change committed meanwhile may have set an earlier timer (a new escalation's bounce):
+# keep it, in the same statement, so that no commit can slip in between the look and the
+# write. An early timer costs one empty look; a lost one, a missed stage.
+_SET_TIMER = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("cid"))
+    .values(next_timer_at=case(((_STORED > _NOW) & (_STORED < _AT), _STORED), else_=_AT))
+)
+_CLEAR_TIMER = (
+    update(_CONVERSATIONS)
+    .where(_CONVERSATIONS.c.id == bindparam("cid"))
+    .values(next_timer_at=case((_STORED > _NOW, _STORED), else_=None))
+)
 
 
 def run_conversation(
@@ -137,10 +547,7 @@ def _store_next_timer(
     conversation = session.get(Conversation, conversation_id)
     if conversation is None:
         return
-    at = next_timer(session, policy, conversation, now, after_run=True, fired=fired)
-    if failed or (at is not None and at <= now):
-        # Something could not be done just now: look again shortly, without spinning.
-        at = now + RETRY if at is None or at <= now else min(at, now + RETRY)
+    at = _next_after_run(session, policy, conversation, now, fired, failed=failed)
     # A change committed meanwhile may have set an earlier timer (a new escalation's bounce):
     # keep it. An early timer costs one empty look; a lost one, a missed stage.
     stored = session.exec(
@@ -150,6 +557,22 @@ def _store_next_timer(
         at = stored
     conversation.next_timer_at = at
     session.add(conversation)
+
+
+def _next_after_run(
+    session: Session,
+    policy: Policy,
+    conversation: Conversation,
+    now: datetime,
+    fired: set[str],
+    *,
+    failed: bool,
+) -> datetime | None:
+    at = next_timer(session, policy, conversation, now, after_run=True, fired=fired)
+    if failed or (at is not None and at <= now):
+        # Something could not be done just now: look again shortly, without spinning.
+        at = now + RETRY if at is None or at <= now else min(at, now + RETRY)
+    return at
 
 
 def _claim(session: Session, run: SlaStageRun) -> bool:
@@ -196,18 +619,43 @@ def _run_stage(
             return False
         if moment.kind == "ladder":
             assert moment.stage is not None
+            stage = moment.stage
+            people = policy.people_for(stage.notify)
+            emails = [p.email for p in people if p.email]
+            writes = _Writes()
             try:
                 details = _ladder_stage(
-                    session, policy, conversation, moment.stage, run, now, escalate, refused
+                    session,
+                    policy,
+                    conversation,
+                    stage,
+                    run.stage_key,
+                    now,
+                    who=_contact_name(session, conversation),
+                    people=people,
+                    agents=_agents_to_notify(session, conversation, stage, emails),
+                    writes=writes,
+                    run=run,
+                    escalate=escalate,
+                    refused=refused,
                 )
             except _EscalationRefused as exc:
                 refused = str(exc)
                 continue  # the stage still alerts and notifies, without the escalation
-        elif moment.kind == "warning" and moment.due_at is not None and moment.due_at <= now:
-            # The timer was down past the breach too: a late warning would only add noise.
-            details = {"kind": "warning", "target": moment.target, "skipped": "breach came first"}
+            writes.write(session)
+        elif _warning_too_late(moment, now):
+            details = _skipped(moment)
         else:
-            details = _tell_team(session, conversation, moment)
+            writes = _Writes()
+            details = _tell_team(
+                session,
+                conversation,
+                moment,
+                who=_contact_name(session, conversation),
+                recipients=_team_and_assignee(session, conversation),
+                writes=writes,
+            )
+            writes.write(session)
         run.details = details
         session.add(run)
         if then_schedule is not None:
@@ -228,31 +676,39 @@ def _utc(at: datetime) -> str:
     return f"{at:%Y-%m-%d %H:%M} UTC"
 
 
-def _tell_team(session: Session, conversation: Conversation, moment: Moment) -> dict[str, Any]:
-    """A warning or a breach: a notification to the assignee and every member of the team."""
+def _warning_too_late(moment: Moment, now: datetime) -> bool:
+    # The timer was down past the breach too: a late warning would only add noise.
+    return moment.kind == "warning" and moment.due_at is not None and moment.due_at <= now
+
+
+def _skipped(moment: Moment) -> dict[str, Any]:
+    return {"kind": "warning", "target": moment.target, "skipped": "breach came first"}
+
+
+def _tell_team(
+    session: Session,
+    conversation: Conversation,
+    moment: Moment,
+    *,
+    who: str,
+    recipients: list[int],
+    writes: _Writes,
+) -> dict[str, Any]:
+    """A warning or a breach: a notification to the assignee and every member of the team
+    (`recipients`), added to `writes` for the caller to write with others."""
     assert conversation.id is not None and moment.target is not None
     label = LABELS[moment.target]
-    who = _contact_name(session, conversation)
     if moment.kind == "warning":
         text = f"{label} due {_utc(moment.at if moment.due_at is None else moment.due_at)}"
     else:
         text = f"{label} overdue since {_utc(moment.at)}"
     text += f" on conversation #{conversation.id} ({who})"
-    recipients = _team_and_assignee(session, conversation)
     for agent_id in recipients:
-        notify(
-            session,
-            agent_id=agent_id,
-            kind=f"sla_{moment.kind}",
-            text=text,
-            conversation_id=conversation.id,
-        )
-    record(
-        session,
+        writes.notify(agent_id, f"sla_{moment.kind}", text, conversation.id)
+    writes.record(
         f"sla.{moment.kind}",
-        actor_kind="system",
-        conversation_id=conversation.id,
-        details={"target": moment.target, "due_at": (moment.due_at or moment.at).isoformat()},
+        conversation.id,
+        {"target": moment.target, "due_at": (moment.due_at or moment.at).isoformat()},
     )
     return {
         "kind": moment.kind,
@@ -298,72 +754,66 @@ def _ladder_stage(
     policy: Policy,
     conversation: Conversation,
     stage: Stage,
-    run: SlaStageRun,
+    stage_key: str,
     now: datetime,
-    escalate: bool,
-    refused: str | None,
+    *,
+    who: str,
+    people: list[Person],
+    agents: list[int],
+    writes: _Writes,
+    run: SlaStageRun | None = None,
+    escalate: bool = False,
+    refused: str | None = None,
 ) -> dict[str, Any]:
-    """Alert the people the stage names, notify the Handoff agents among them, and escalate
-    when the stage says so: all in the stage's transaction."""
+    """Alert the people the stage names, notify the Handoff agents among them (`agents`, added
+    to `writes`), and escalate when the stage says so (given its `run`, which commits with the
+    escalation): all in the stage's transaction."""
     assert conversation.id is not None
     current = active_escalation(session, conversation)
     waiting = current if current is not None and current.status == EscalationStatus.open else None
     summary = f"SLA ladder stage “{stage.name}”: {_reason(conversation, stage, now)}."
     lines = [
-        f"{stage.name}: conversation #{conversation.id} ({_contact_name(session, conversation)})",
+        f"{stage.name}: conversation #{conversation.id} ({who})",
         _reason(conversation, stage, now),
     ]
-    people = policy.people_for(stage.notify)
     if people:
         lines.append("For: " + ", ".join(f"{p.name} ({p.role.replace('_', ' ')})" for p in people))
     if waiting is not None and (brief := _brief_summary(waiting)):
         lines.append(f"Brief: {brief}")
-    going_up = stage.escalate_tiers and escalate
+    going_up = stage.escalate_tiers and escalate and run is not None
     if going_up:
         lines.append(f"Escalating {stage.escalate_tiers} tier(s) up.")
     text = "\n".join(lines)
-    agents = _agents_to_notify(session, conversation, stage, [p.email for p in people if p.email])
     for agent_id in agents:
-        notify(
-            session,
-            agent_id=agent_id,
-            kind="sla_ladder",
-            text=" ".join(lines[:2]),
-            conversation_id=conversation.id,
-        )
-    alerts = alert_people(
+        writes.notify(agent_id, "sla_ladder", " ".join(lines[:2]), conversation.id)
+    alerts = _add_alerts(
         session,
-        policy,
-        people=people,
-        channels=stage.channels,
+        _alert_targets(policy, people, stage.channels),
         text=text,
         conversation_id=conversation.id,
         escalation_id=waiting.id if waiting else None,
-        stage_key=run.stage_key,
-        announce=False,
+        stage_key=stage_key,
     )
     details: dict[str, Any] = {
         "kind": "ladder",
         "stage": stage.name,
         "notified": agents,
-        "alerts": [{"id": a.id, "channel": a.channel, "target": a.target} for a in alerts],
+        "alerts": alerts,
     }
     if refused:
         details["escalation_refused"] = refused
-    record(
-        session,
-        "sla.ladder",
-        actor_kind="system",
-        conversation_id=conversation.id,
-        details={k: v for k, v in details.items() if k != "kind"},
-    )
+    writes.record("sla.ladder", conversation.id, {k: v for k, v in details.items() if k != "kind"})
     if going_up:
+        assert run is not None
+        # do_escalate commits: what the stage wrote must be in that commit too.
+        writes.write(session)
         run.details = details
         session.add(run)
         made = _escalate(session, conversation, stage, summary, now)
         details["escalation_id"] = made.id
-        _point_alerts_at(alerts, made)
-    announce_alerts(session, alerts)
+        _point_alerts_at(session, alerts, made)
+    for alert in alerts:
+        queue_event(session, alert_created(alert["id"]))
     return details
 
 
@@ -389,9 +839,16 @@ def _escalate(
         raise _EscalationRefused(message) from exc
 
 
-def _point_alerts_at(alerts: list[Alert], escalation: Escalation) -> None:
-    for alert in alerts:
-        alert.escalation_id = escalation.id
+def _point_alerts_at(
+    session: Session, alerts: list[dict[str, Any]], escalation: Escalation
+) -> None:
+    """Each alert offers the escalation it made, so that "Accept" in Slack can take it."""
+    if alerts:
+        session.execute(
+            update(Alert)
+            .where(col(Alert.id).in_([a["id"] for a in alerts]))
+            .values(escalation_id=escalation.id)
+        )
 
 
 def _brief_summary(escalation: Escalation) -> str:

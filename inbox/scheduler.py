@@ -7,6 +7,12 @@ publishes `conversation.timer` after its commit, which wakes the loop at once. E
 seconds the loop also asks the database for its earliest timer, to notice timers set by
 another process. The heap is only a hint: `ladder.run_due` reads the database and runs each
 stage exactly once, so a stale or doubled heap entry costs one empty look.
+
+In a busy minute (docs/performance.md#sla-timers) the loop lets due moments gather for up to
+GATHER before a pass: a pass has a fixed cost, and one every few milliseconds would spend more
+on that than on the stages. A pass runs a group of conversations at a time in a worker thread,
+back on the event loop between groups, so that the loop's other work (websockets, in the app)
+never waits for a whole pass.
 """
 
 from __future__ import annotations
@@ -15,15 +21,16 @@ import asyncio
 import contextlib
 import heapq
 import logging
+import time
 from datetime import datetime, timedelta
 
 import httpx
-from sqlmodel import col, func, select
+from sqlmodel import Session, col, func, select
 
 from .clock import Clock, SystemClock
 from .db import Database
 from .events import Event
-from .ladder import run_due
+from .ladder import DuePass, run_due
 from .models import Conversation
 from .notifiers.sender import run_alert_sender
 from .sla import TIMER_EVENT
@@ -32,6 +39,9 @@ log = logging.getLogger("handoff.sla")
 
 # Longest sleep: how late a timer set by another process can be noticed.
 MAX_WAIT = timedelta(seconds=3)
+# Shortest time between the starts of two passes: what a stage may wait for others to come
+# due with it, well inside the promise of a second.
+GATHER = timedelta(milliseconds=200)
 
 
 def _is_timer(event: Event) -> bool:
@@ -40,11 +50,16 @@ def _is_timer(event: Event) -> bool:
 
 class SlaTimer:
     def __init__(
-        self, db: Database, clock: Clock | None = None, max_wait: timedelta = MAX_WAIT
+        self,
+        db: Database,
+        clock: Clock | None = None,
+        max_wait: timedelta = MAX_WAIT,
+        gather: timedelta = GATHER,
     ) -> None:
         self.db = db
         self.clock = clock or SystemClock()
         self.max_wait = max_wait
+        self.gather = gather
         self.heap: list[tuple[datetime, int]] = []
         self._queued: set[tuple[datetime, int]] = set()
 
@@ -77,26 +92,51 @@ class SlaTimer:
 
     def run_due_now(self, now: datetime) -> list[str]:
         """Pop what is due and run it; returns the stage keys that fired."""
-        if not self.heap or self.heap[0][0] > now:
+        if not self._pop_due(now):
             return []
-        while self.heap and self.heap[0][0] <= now:
-            self._queued.discard(heapq.heappop(self.heap))
         with self.db.session() as session:
             fired = run_due(session, now)
-            # What the run scheduled next (retries included) goes back on the heap.
-            upcoming = session.exec(select(func.min(Conversation.next_timer_at))).first()
+            self._push_upcoming(session)
+        return fired
+
+    async def run_due_in_steps(self, now: datetime) -> list[str]:
+        """As `run_due_now`, a group of conversations a step in a worker thread, handing the
+        event loop back between steps."""
+        if not self._pop_due(now):
+            return []
+        with self.db.session() as session:  # used by one thread at a time
+            due_pass = await asyncio.to_thread(DuePass, session, now)
+            while await asyncio.to_thread(due_pass.step, session):
+                await asyncio.sleep(0)
+            await asyncio.to_thread(self._push_upcoming, session)
+        return due_pass.fired
+
+    def _pop_due(self, now: datetime) -> bool:
+        if not self.heap or self.heap[0][0] > now:
+            return False
+        while self.heap and self.heap[0][0] <= now:
+            self._queued.discard(heapq.heappop(self.heap))
+        return True
+
+    def _push_upcoming(self, session: Session) -> None:
+        """What the pass scheduled next (retries included) goes back on the heap."""
+        upcoming = session.exec(select(func.min(Conversation.next_timer_at))).first()
         if upcoming is not None:
             self.push(upcoming, 0)
-        return fired
 
     async def run(self) -> None:
         sub = self.db.bus.subscribe(_is_timer)
+        last_pass = -float("inf")
         try:
             await asyncio.to_thread(self.load)
             while True:
+                # Real time, not the clock's: this spaces work out, it decides nothing.
+                await asyncio.sleep(last_pass + self.gather.total_seconds() - time.monotonic())
                 now = self.clock.now()
                 try:
-                    fired = await asyncio.to_thread(self.run_due_now, now)
+                    if self.heap and self.heap[0][0] <= now:
+                        last_pass = time.monotonic()
+                    fired = await self.run_due_in_steps(now)
                     if fired:
                         log.info("SLA stages fired: %s", ", ".join(fired))
                 except Exception:
