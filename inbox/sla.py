@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from . import policy_store
@@ -110,9 +111,16 @@ def due(conversation: Conversation, target: Target) -> datetime | None:
 
 
 def _set_due(conversation: Conversation, target: Target, value: datetime | None) -> None:
-    setattr(conversation, f"{target}_due_at", value)
+    _set(conversation, f"{target}_due_at", value)
     if target == "next_response" and value is None:
-        conversation.next_response_since = None
+        _set(conversation, "next_response_since", None)
+
+
+def _set(conversation: Conversation, name: str, value: datetime | None) -> None:
+    # Only a real change: each assignment runs pydantic's and SQLAlchemy's bookkeeping, and
+    # most changes leave most due times as they were (the UPDATE is the same either way).
+    if getattr(conversation, name) != value:
+        setattr(conversation, name, value)
 
 
 # --- keeping due times right on every change ---
@@ -130,7 +138,7 @@ def on_change(session: Session, conversation: Conversation, change: str, now: da
         sla = sla_for(session, policy, conversation)
         _retarget(policy, conversation, sla)
         _run_targets(policy, conversation, sla, change, now)
-    conversation.sla_warn_at = _amber_at(policy, conversation)
+    _set(conversation, "sla_warn_at", _amber_at(policy, conversation))
     # A conversation born in this transaction has run no stage yet: skip that query.
     schedule(session, policy, conversation, now, fired=set() if change == "created" else None)
 
@@ -227,12 +235,28 @@ def _run_targets(
     start("resolution")
 
 
+# warning_at's answers: each change asks twice per running target (the amber time, then the
+# timer's moments) and again on the next message, and business-time arithmetic on a calendar
+# is the dearest part of it. Keyed by the policy objects' identity; an entry keeps them alive,
+# so a key cannot be reused by another policy while it is here.
+_WARNINGS: dict[tuple[int, int, str, datetime], tuple[Policy, SlaPolicy, datetime]] = {}
+_WARNINGS_KEPT = 4_096
+
+
 def warning_at(policy: Policy, sla: SlaPolicy, target: Target, due_at: datetime) -> datetime:
     """Amber from the moment less than (1 - warn_at) of the target is left: the same instant
     however long the clock was paused before it."""
+    key = (id(policy), id(sla), target, due_at)
+    known = _WARNINGS.get(key)
+    if known is not None and known[0] is policy and known[1] is sla:
+        return known[2]
     target_minutes = minutes(sla, target) or 0
     left = timedelta(minutes=target_minutes * (1 - sla.warn_at))
-    return add_business_time(calendar_of(policy, sla), due_at, -left)
+    at = add_business_time(calendar_of(policy, sla), due_at, -left)
+    if len(_WARNINGS) >= _WARNINGS_KEPT:
+        _WARNINGS.clear()
+    _WARNINGS[key] = (policy, sla, at)
+    return at
 
 
 def _amber_at(policy: Policy, conversation: Conversation) -> datetime | None:
@@ -311,12 +335,14 @@ def moments(
     return out
 
 
+# Built once: every customer message asks (building it cost as much as running it).
+_FIRED_KEYS = select(SlaStageRun.stage_key).where(
+    SlaStageRun.conversation_id == bindparam("conversation_id")
+)
+
+
 def fired_keys(session: Session, conversation_id: int) -> set[str]:
-    return set(
-        session.exec(
-            select(SlaStageRun.stage_key).where(SlaStageRun.conversation_id == conversation_id)
-        ).all()
-    )
+    return set(session.exec(_FIRED_KEYS, params={"conversation_id": conversation_id}).all())
 
 
 def next_timer(
@@ -382,7 +408,7 @@ def schedule(
     """Store the next timer; wake the loop (after commit) when it moved earlier."""
     before = conversation.next_timer_at
     after = next_timer(session, policy, conversation, now, fired=fired)
-    conversation.next_timer_at = after
+    _set(conversation, "next_timer_at", after)
     if after is not None and (before is None or after < before) and conversation.id:
         queue_event(session, timer_moved(conversation.id, after))
 
