@@ -230,23 +230,25 @@ _SET_DETAILS = (
 )
 
 
+_CLAIM = {
+    name: insert_(_RUNS)
+    .on_conflict_do_nothing(index_elements=["conversation_id", "stage_key"])
+    .returning(_RUNS.c.id, _RUNS.c.conversation_id, _RUNS.c.stage_key)
+    for name, insert_ in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
+}
+
+
 def _claim_all(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
     """Insert the stages' rows in one statement; the ones that come back are ours (the others
     already ran, here, elsewhere or before a restart). Maps (conversation, key) to the row."""
     if not rows:
         return {}
     dialect = session.get_bind().dialect.name
-    if dialect not in ("sqlite", "postgresql"):
+    if dialect not in _CLAIM:
         return _claim_each(session, rows)
-    insert_ = sqlite.insert if dialect == "sqlite" else postgresql.insert
-    statement = (
-        insert_(_RUNS)
-        .on_conflict_do_nothing(index_elements=["conversation_id", "stage_key"])
-        .returning(_RUNS.c.id, _RUNS.c.conversation_id, _RUNS.c.stage_key)
-    )
     # Many parameter sets: SQLAlchemy sends them as one multi-row INSERT ("insertmanyvalues")
     # and compiles the statement once, whatever the number of rows.
-    return {(c, k): i for i, c, k in session.execute(statement, rows)}
+    return {(c, k): i for i, c, k in session.execute(_CLAIM[dialect], rows)}
 
 
 def _claim_each(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
@@ -338,14 +340,52 @@ _AUDIT = AuditEntry.__table__  # type: ignore[attr-defined]
 _ALERTS = Alert.__table__  # type: ignore[attr-defined]
 
 
+# Built once: a statement built anew each time costs about as much as running it. RETURNING
+# the columns that tell the rows apart, not in the parameters' order: asked for that order,
+# SQLAlchemy inserts into SQLite one row at a time.
+_NOTE_KEY = ("agent_id", "conversation_id", "kind", "text")
+_ALERT_KEY = ("conversation_id", "stage_key", "channel", "target")
+_INSERT_NOTES = insert(_NOTES).returning(_NOTES.c.id, *(_NOTES.c[k] for k in _NOTE_KEY))
+_INSERT_ALERTS = insert(_ALERTS).returning(_ALERTS.c.id, *(_ALERTS.c[k] for k in _ALERT_KEY))
+_INSERT_AUDIT = insert(_AUDIT)
+
+
 class _Writes:
-    """The notifications and audit entries stages add, written in one statement a table
-    (`write`): through the ORM, each notification was a flush of its own, to learn its id
-    for the event, five or six a stage."""
+    """The alerts, notifications and audit entries stages add, written in one statement a
+    table (`write`): through the ORM, each was a flush of its own, to learn its id for the
+    event, six or seven a stage."""
 
     def __init__(self) -> None:
+        self.alerts: list[tuple[dict[str, Any], dict[str, Any]]] = []
         self.notes: list[dict[str, Any]] = []
         self.audits: list[dict[str, Any]] = []
+
+    def alert(
+        self,
+        targets: list[tuple[AlertChannel, str]],
+        *,
+        text: str,
+        conversation_id: int,
+        escalation_id: int | None,
+        stage_key: str,
+    ) -> list[dict[str, Any]]:
+        """Pending alerts, as notifiers.alerts.add_alert writes them. Returns what the stage
+        records of each; `write` fills in their ids, before it writes the audit entries."""
+        out: list[dict[str, Any]] = []
+        for channel, target in targets:
+            row = {
+                "conversation_id": conversation_id,
+                "escalation_id": escalation_id,
+                "stage_key": stage_key[:120],
+                "channel": channel,
+                "target": target[:320],
+                "text": text,
+                "status": PENDING,
+            }
+            shown = {"id": None, "channel": channel, "target": row["target"]}
+            self.alerts.append((row, shown))
+            out.append(shown)
+        return out
 
     def notify(self, agent_id: int, kind: str, text: str, conversation_id: int) -> None:
         # As conversations.notify writes one.
@@ -355,7 +395,6 @@ class _Writes:
                 "kind": kind,
                 "text": text[:500],
                 "conversation_id": conversation_id,
-                "created_at": utcnow(),
             }
         )
 
@@ -363,7 +402,6 @@ class _Writes:
         # As audit.record writes a system entry.
         self.audits.append(
             {
-                "at": utcnow(),
                 "actor": "system",
                 "action": action,
                 "conversation_id": conversation_id,
@@ -372,25 +410,34 @@ class _Writes:
         )
 
     def write(self, session: Session) -> None:
-        """Insert what was added, then tell the agents (after the commit)."""
+        """Insert what was added, then tell the agents and the alert sender (after the
+        commit)."""
+        at = utcnow()
+        if self.alerts:
+            rows = [row | {"created_at": at} for row, _ in self.alerts]
+            # A stage alerts each (channel, target) once: the key is unique.
+            ids = {tuple(r[1:]): r[0] for r in session.execute(_INSERT_ALERTS, rows)}
+            for row, shown in self.alerts:
+                shown["id"] = ids[tuple(row[k] for k in _ALERT_KEY)]
+                queue_event(session, alert_created(shown["id"]))
         if self.notes:
-            ids = session.execute(
-                insert(_NOTES).returning(_NOTES.c.id, sort_by_parameter_order=True),
-                self.notes,
-            ).scalars()
-            for note, note_id in zip(self.notes, ids, strict=True):
+            # Two notes alike (same agent, conversation and text) may take each other's ids.
+            note_ids: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+            for r in session.execute(_INSERT_NOTES, [n | {"created_at": at} for n in self.notes]):
+                note_ids[tuple(r[1:])].append(r[0])
+            for note in self.notes:
                 queue_event(
                     session,
                     notification_created(
-                        notification_id=note_id,
+                        notification_id=note_ids[tuple(note[k] for k in _NOTE_KEY)].pop(),
                         agent_id=note["agent_id"],
                         kind=note["kind"],
                         text=note["text"],
                     ),
                 )
         if self.audits:
-            session.execute(insert(_AUDIT), self.audits)
-        self.notes, self.audits = [], []
+            session.execute(_INSERT_AUDIT, [a | {"at": at} for a in self.audits])
+        self.alerts, self.notes, self.audits = [], [], []
 
 
 def _alert_targets(
@@ -398,8 +445,8 @@ def _alert_targets(
 ) -> list[tuple[AlertChannel, str]]:
     """Where `notifiers.alerts.alert_people` sends (tests/inbox/test_ladder_batch.py holds the
     two equal): Slack to the policy's channel once when it has one, else to each person's own
-    id; email and SMS to each person. Here so that a group's alerts take one INSERT each
-    stage, not one flush each alert."""
+    id; email and SMS to each person. Here so that a group's alerts take one INSERT, not one
+    flush each."""
     targets: list[tuple[AlertChannel, str]] = []
     for channel in channels:
         if channel == "slack":
@@ -413,42 +460,6 @@ def _alert_targets(
         else:
             targets += [("sms", p.phone) for p in people if p.phone]
     return list(dict.fromkeys(targets))
-
-
-def _add_alerts(
-    session: Session,
-    targets: list[tuple[AlertChannel, str]],
-    *,
-    text: str,
-    conversation_id: int,
-    escalation_id: int | None,
-    stage_key: str,
-) -> list[dict[str, Any]]:
-    """Pending alerts (as notifiers.alerts.add_alert writes them), in one statement; the
-    caller announces them once the stage's escalation, if any, is known."""
-    if not targets:
-        return []
-    rows = [
-        {
-            "conversation_id": conversation_id,
-            "escalation_id": escalation_id,
-            "stage_key": stage_key[:120],
-            "channel": channel,
-            "target": target[:320],
-            "text": text,
-            "status": PENDING,
-            "created_at": utcnow(),
-        }
-        for channel, target in targets
-    ]
-    ids = session.execute(
-        insert(_ALERTS).returning(_ALERTS.c.id, sort_by_parameter_order=True),
-        rows,
-    ).scalars()
-    return [
-        {"id": alert_id, "channel": row["channel"], "target": row["target"]}
-        for row, alert_id in zip(rows, ids, strict=True)
-    ]
 
 
 def _store_next_timers(
@@ -786,8 +797,7 @@ def _ladder_stage(
     text = "\n".join(lines)
     for agent_id in agents:
         writes.notify(agent_id, "sla_ladder", " ".join(lines[:2]), conversation.id)
-    alerts = _add_alerts(
-        session,
+    alerts = writes.alert(
         _alert_targets(policy, people, stage.channels),
         text=text,
         conversation_id=conversation.id,
@@ -812,8 +822,6 @@ def _ladder_stage(
         made = _escalate(session, conversation, stage, summary, now)
         details["escalation_id"] = made.id
         _point_alerts_at(session, alerts, made)
-    for alert in alerts:
-        queue_event(session, alert_created(alert["id"]))
     return details
 
 
