@@ -176,8 +176,7 @@ def ingest_rows(plan: Plan, console: Console) -> list[Row]:
     # Built (once, then cached) before the clock starts; the full run's list part shares it.
     prefilled = dataset.sqlite_dataset(INGEST_PREFILLED, console)
     with console.status(f"Ingest: {plan.ingest:,} messages through do_receive_inbound…"):
-        domain = ingest.domain_rate(plan.ingest, max_seconds=60)
-        full = ingest.domain_rate(plan.ingest, max_seconds=60, prefilled=prefilled)
+        domain, full = ingest.domain_rates(plan.ingest, max_seconds=60, prefilled=prefilled)
         raw = ingest.raw_rate(plan.ingest, max_seconds=30)
     section = "Sustained ingest, SQLite"
     growth = ratio(domain.per_second, full.per_second)
