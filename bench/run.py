@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from . import dataset, ingest, latency, listing, sla_timers
+from . import dataset, email_ingest, ingest, latency, listing, sla_timers
 from .report import Row, render
 from .stats import ms, percentile
 
@@ -33,8 +33,9 @@ INGEST_GOAL = 1_000.0
 INGEST_PREFILLED = 100_000
 INGEST_RATIO_GOAL = 1.2
 LATENCY_RATIO_GOAL = 2.0
+EMAIL_GOAL = 550.0
 PG_SERVER = "postgres@127.0.0.1:" + os.environ.get("HANDOFF_TEST_PG_PORT", "54329")
-PARTS = ("latency", "ingest", "list", "sla")
+PARTS = ("latency", "ingest", "email", "list", "sla")
 LEGEND = (
     "Floors: POST → websockets: a bare Starlette POST that broadcasts to 50 sockets (same "
     "client, same uvicorn, interleaved); HTTP ingest: that bare POST with no sockets; SQLite "
@@ -209,6 +210,43 @@ def ingest_rows(plan: Plan, console: Console) -> list[Row]:
     ]
 
 
+def email_rows(plan: Plan, console: Console) -> list[Row]:
+    prefilled = dataset.sqlite_dataset(INGEST_PREFILLED, console)
+    mails = [email_ingest.mail(n) for n in range(plan.ingest)]
+    with console.status(f"Email: {len(mails):,} raw mails parsed, threaded and stored…"):
+        empty, full = email_ingest.ingest_rates(mails, max_seconds=60, prefilled=prefilled)
+        raw = ingest.raw_rate(plan.ingest, max_seconds=30)
+    section = "Raw email ingest, SQLite (parse, de-duplicate, thread, store, push)"
+    growth = ratio(empty.per_second, full.per_second)
+    return [
+        Row(
+            section,
+            f"empty database, {empty.count:,} mails",
+            f"{empty.per_second:,.0f} mails/s",
+            f"{raw.per_second:,.0f} /s",
+            slower(empty.per_second, raw.per_second),
+        ),
+        Row(
+            section,
+            f"{INGEST_PREFILLED:,} conversations stored, {full.count:,} mails",
+            f"{full.per_second:,.0f} mails/s",
+            f"{raw.per_second:,.0f} /s",
+            slower(full.per_second, raw.per_second),
+            f"≥ {EMAIL_GOAL:,.0f} /s",
+            full.per_second >= EMAIL_GOAL,
+        ),
+        Row(
+            section,
+            f"slowdown: empty database's rate ÷ {INGEST_PREFILLED:,} conversations' rate",
+            f"{growth:.2f}×",
+            "",
+            "",
+            f"≤ {INGEST_RATIO_GOAL:g}×",
+            growth <= INGEST_RATIO_GOAL,
+        ),
+    ]
+
+
 def list_rows(
     results: list[listing.Measured], backend: str, conversations: int
 ) -> tuple[list[Row], list[str]]:
@@ -289,6 +327,8 @@ def main() -> None:
         rows += latency_rows(plan, console)
     if "ingest" in parts:
         rows += ingest_rows(plan, console)
+    if "email" in parts:
+        rows += email_rows(plan, console)
     if "list" in parts:
         found, found_plans = sqlite_list_rows(plan, console)
         rows += found
