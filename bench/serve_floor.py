@@ -59,7 +59,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     uvicorn.run(
-        make_app(), host="127.0.0.1", port=args.port, log_level="warning", ws_ping_interval=20
+        make_app(),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        ws_ping_interval=20,
+        ws_per_message_deflate=False,
     )
 
 
