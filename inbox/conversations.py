@@ -560,27 +560,6 @@ def agent_reply(
     return message
 
 
-def do_mark_delivery(
-    *, session: Session, message: Message, delivery: str, error: str | None = None
-) -> Message:
-    message.delivery = delivery
-    message.error = error
-    session.add(message)
-    conversation = session.get(Conversation, message.conversation_id)
-    assert conversation is not None and message.id is not None and conversation.id is not None
-    queue_event(
-        session,
-        message_created(
-            message_id=message.id,
-            conversation_id=conversation.id,
-            kind=message.kind,
-            audience=audience_of(conversation),
-        ),
-    )
-    session.commit()
-    return message
-
-
 def notify(
     session: Session,
     *,

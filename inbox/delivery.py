@@ -30,7 +30,8 @@ def _find(session: Session, inbox_id: int, external_id: str) -> Message | None:
     ).first()
 
 
-def _announce(session: Session, message: Message) -> None:
+def announce_message(session: Session, message: Message) -> None:
+    """Agents' threads re-render the message after the commit (its state or words changed)."""
     conversation = session.get(Conversation, message.conversation_id)
     assert conversation is not None and conversation.id is not None and message.id is not None
     queue_event(
@@ -67,7 +68,7 @@ def do_update_delivery(
     message.delivery = state
     message.error = error if state == Delivery.failed else None
     session.add(message)
-    _announce(session, message)
+    announce_message(session, message)
     session.commit()
     return True
 
@@ -83,6 +84,6 @@ def do_edit_inbound(*, session: Session, inbox_id: int, external_id: str, conten
     message.content = content
     message.edited = True
     session.add(message)
-    _announce(session, message)
+    announce_message(session, message)
     session.commit()
     return True

@@ -18,15 +18,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from .access import audience_of
 from .audit import record
 from .clock import utcnow
-from .db import queue_event
+from .delivery import announce_message
 from .errors import InvalidInput
-from .events import message_created
 from .models import (
     Agent,
-    Conversation,
     Delivery,
     DeliveryAttempt,
     Message,
@@ -175,7 +172,7 @@ def record_attempt(
         message.error = f"Attempt {entry.attempts} failed ({error}); trying again {_in(wait)}"
     session.add(entry)
     session.add(message)
-    _announce(session, message)
+    announce_message(session, message)
     session.commit()
     return entry.state
 
@@ -233,7 +230,7 @@ def do_retry_delivery(
         conversation_id=message.conversation_id,
         details={"message_id": message.id},
     )
-    _announce(session, message)
+    announce_message(session, message)
     session.commit()
     return message
 
@@ -248,18 +245,4 @@ def attempts_of(session: Session, message_id: int) -> list[DeliveryAttempt]:
             .where(DeliveryAttempt.outbox_id == entry.id)
             .order_by(col(DeliveryAttempt.id))
         ).all()
-    )
-
-
-def _announce(session: Session, message: Message) -> None:
-    conversation = session.get(Conversation, message.conversation_id)
-    assert conversation is not None and conversation.id is not None and message.id is not None
-    queue_event(
-        session,
-        message_created(
-            message_id=message.id,
-            conversation_id=conversation.id,
-            kind=message.kind,
-            audience=audience_of(conversation),
-        ),
     )
