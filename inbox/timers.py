@@ -45,6 +45,7 @@ HOUSEKEEPING_SECONDS = 60.0
 
 async def run_housekeeping(db: Database, every: float = HOUSEKEEPING_SECONDS) -> None:
     from .customer_updates import do_periodic_updates
+    from .receipts import forget_old_receipts
     from .rules import do_check_escalation_age
 
     while True:
@@ -53,6 +54,8 @@ async def run_housekeeping(db: Database, every: float = HOUSEKEEPING_SECONDS) ->
                 do_periodic_updates(session=session)
             with db.session() as session:
                 do_check_escalation_age(session=session)
+            with db.session() as session:
+                forget_old_receipts(session)  # providers stop retrying long before a week
         except Exception:
             log.exception("housekeeping failed; retrying")
         await asyncio.sleep(every)
