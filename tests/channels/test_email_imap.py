@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from channels.email.imap_poller import ImapFailed, poll_all, poll_inbox, run_imap_polling
 from inbox.db import Database
 from inbox.mail_cursors import read_cursor
-from inbox.models import Inbox, Message
-from tests.channels.test_email_webhook import NEW_MAIL_ID, email_inbox, fixture
+from inbox.models import Inbox
+from tests.channels.helpers import NEW_MAIL_ID, all_messages, email_inbox, fixture_bytes
 from tests.factories import build_world
 
 USER, PASSWORD = "support@acme.example", "imap-pw-1"
@@ -182,28 +182,23 @@ def imap_inbox(session: Session, server: Dovecot, **imap: object) -> Inbox:
     return email_inbox(session, imap=config)
 
 
-def stored(session: Session) -> list[Message]:
-    session.expire_all()
-    return list(session.exec(select(Message).order_by(col(Message.id))).all())
-
-
 async def test_polling_takes_new_mail_read_or_not_once(
     dovecot: Dovecot, session: Session, db: Database
 ) -> None:
     build_world(session)
     inbox = imap_inbox(session, dovecot)
     # Someone already opened the first mail in their mail client: it is taken all the same.
-    dovecot.append(fixture("new_mail.eml"), seen=True)
-    dovecot.append(fixture("gmail_reply.eml"))
+    dovecot.append(fixture_bytes("email", "new_mail.eml"), seen=True)
+    dovecot.append(fixture_bytes("email", "gmail_reply.eml"))
     assert await poll_inbox(db, inbox) == 2
-    first, reply = stored(session)
+    first, reply = all_messages(session)
     assert first.external_id == NEW_MAIL_ID
     assert reply.conversation_id == first.conversation_id
     assert reply.content == "Still nothing today. Could you check with the courier?"
     assert await poll_inbox(db, inbox) == 0
-    dovecot.append(fixture("attachment.eml"))
+    dovecot.append(fixture_bytes("email", "attachment.eml"))
     assert await poll_inbox(db, inbox) == 1
-    assert len(stored(session)) == 3
+    assert len(all_messages(session)) == 3
     assert inbox.id is not None
     assert read_cursor(session, inbox.id, "INBOX")[1] == 3
 
@@ -216,8 +211,8 @@ async def test_a_new_uidvalidity_reads_the_folder_again_without_duplicates(
     client = dovecot.client()
     assert client.create('"Support Mail"')[0] == "OK"
     client.logout()
-    dovecot.append(fixture("new_mail.eml"), folder='"Support Mail"')
-    dovecot.append(fixture("gmail_reply.eml"), folder='"Support Mail"')
+    dovecot.append(fixture_bytes("email", "new_mail.eml"), folder='"Support Mail"')
+    dovecot.append(fixture_bytes("email", "gmail_reply.eml"), folder='"Support Mail"')
     assert await poll_inbox(db, inbox) == 2
     assert inbox.id is not None
     before = read_cursor(session, inbox.id, "Support Mail")
@@ -225,12 +220,12 @@ async def test_a_new_uidvalidity_reads_the_folder_again_without_duplicates(
     # back, with one new one.
     dovecot.recreate('"Support Mail"')
     for name in ("new_mail.eml", "gmail_reply.eml", "outlook_reply.eml"):
-        dovecot.append(fixture(name), folder='"Support Mail"')
+        dovecot.append(fixture_bytes("email", name), folder='"Support Mail"')
     assert await poll_inbox(db, inbox) == 3
     session.expire_all()
     after = read_cursor(session, inbox.id, "Support Mail")
     assert after[0] != before[0] and after[1] == 3
-    assert [m.external_id for m in stored(session)] == [
+    assert [m.external_id for m in all_messages(session)] == [
         NEW_MAIL_ID,
         "<CAK7p2Fx0Qm9@mail.gmail.com>",
         "<AM0PR07MB4471A1B2C3D4E5F6@AM0PR07MB4471.eurprd07.prod.outlook.com>",
@@ -254,9 +249,9 @@ async def test_one_broken_mailbox_stops_no_other(
     # same address for a while.)
     imap_inbox(session, dovecot, folder="Deleted Long Ago")
     good = imap_inbox(session, dovecot)
-    dovecot.append(fixture("new_mail.eml"))
+    dovecot.append(fixture_bytes("email", "new_mail.eml"))
     assert await poll_all(db) == 1
-    assert [m.inbox_id for m in stored(session)] == [good.id]
+    assert [m.inbox_id for m in all_messages(session)] == [good.id]
     assert "IMAP polling failed" in caplog.text
 
 
@@ -265,15 +260,15 @@ async def test_the_polling_loop_takes_mail_in_until_cancelled(
 ) -> None:
     build_world(session)
     imap_inbox(session, dovecot)
-    dovecot.append(fixture("new_mail.eml"))
+    dovecot.append(fixture_bytes("email", "new_mail.eml"))
     task = asyncio.create_task(run_imap_polling(db, interval=0.05))
     try:
         deadline = time.monotonic() + 10
-        while not stored(session):
+        while not all_messages(session):
             assert time.monotonic() < deadline, "the poller took nothing in"
             await asyncio.sleep(0.02)
-        dovecot.append(fixture("gmail_reply.eml"))
-        while len(stored(session)) < 2:
+        dovecot.append(fixture_bytes("email", "gmail_reply.eml"))
+        while len(all_messages(session)) < 2:
             assert time.monotonic() < deadline, "the poller stopped after one round"
             await asyncio.sleep(0.02)
     finally:

@@ -27,7 +27,7 @@ from channels.intake import take_in
 from inbox.conversations import do_reply
 from inbox.db import Database
 from inbox.models import Conversation, Inbox, Message
-from tests.channels.test_email_webhook import NEW_MAIL_ID, email_inbox, fixture
+from tests.channels.helpers import NEW_MAIL_ID, email_inbox, fixture_bytes
 from tests.factories import World, build_world
 
 USER, PASSWORD = "support@acme.example", "smtp-pw-1"
@@ -118,7 +118,7 @@ def customer_mails(db: Database, inbox: Inbox, raw: bytes) -> Message:
 def answered(session: Session, db: Database, port: int) -> tuple[World, Inbox, Conversation]:
     w = build_world(session)
     inbox = email_inbox(session, smtp=smtp_config(port))
-    first = customer_mails(db, inbox, fixture("new_mail.eml"))
+    first = customer_mails(db, inbox, fixture_bytes("email", "new_mail.eml"))
     conversation = session.get(Conversation, first.conversation_id)
     assert conversation is not None
     return w, inbox, conversation
@@ -154,7 +154,7 @@ async def test_a_reply_is_mailed_in_the_customers_thread_and_ends_sent(
         sent = fresh.get(Message, reply.id)
         assert sent is not None and sent.delivery == "sent" and sent.external_id == message_id
     # The customer answers our mail from a client that keeps only In-Reply-To.
-    answer = fixture("reply_to_handoff.eml").replace(
+    answer = fixture_bytes("email", "reply_to_handoff.eml").replace(
         b"<handoff.2.0123456789abcdef@acme.example>", message_id.encode()
     )
     assert (
@@ -255,7 +255,7 @@ async def test_an_unreachable_server_is_transient(session: Session, db: Database
 async def test_an_inbox_without_smtp_fails_permanently(session: Session, db: Database) -> None:
     w = build_world(session)
     inbox = email_inbox(session)
-    first = customer_mails(db, inbox, fixture("new_mail.eml"))
+    first = customer_mails(db, inbox, fixture_bytes("email", "new_mail.eml"))
     conversation = session.get(Conversation, first.conversation_id)
     assert conversation is not None
     reply = do_reply(session=session, conversation=conversation, agent=w.dana, content="Hi")

@@ -8,7 +8,7 @@ import pytest
 
 from channels.base import Malformed
 from channels.email.parse import fold_quoted, html_to_text, parse_email
-from tests.channels.test_email_webhook import fixture
+from tests.channels.helpers import fixture_bytes
 
 
 def test_an_inline_answer_between_quotes_is_kept_whole() -> None:
@@ -39,7 +39,7 @@ def test_html_text_drops_scripts_and_keeps_paragraphs() -> None:
 
 
 def test_thread_refs_are_nearest_first_without_repeats() -> None:
-    inbound = parse_email(fixture("outlook_reply.eml"), 1)
+    inbound = parse_email(fixture_bytes("email", "outlook_reply.eml"), 1)
     assert inbound.thread_refs == [
         "<CAK7p2Fx0Qm9@mail.gmail.com>",
         "<CAK7p2Fw8z3+Vq1@mail.gmail.com>",

@@ -9,15 +9,14 @@ import socket
 from collections.abc import AsyncIterator
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from channels.email import smtp_listener
 from channels.email.smtp_listener import SmtpListener, listen_smtp, start_smtp_listener
 from inbox.db import Database
 from inbox.events import Event
-from inbox.models import Message
 from inbox.settings import Settings
-from tests.channels.test_email_webhook import NEW_MAIL_ID, email_inbox, fixture
+from tests.channels.helpers import NEW_MAIL_ID, all_messages, email_inbox, fixture_bytes
 from tests.factories import build_world
 
 
@@ -35,11 +34,6 @@ def deliver(port: int, recipients: list[str], raw: bytes) -> dict[str, tuple[int
         return client.sendmail("lena.park@example.org", recipients, raw)
 
 
-def stored(session: Session) -> list[Message]:
-    session.expire_all()
-    return list(session.exec(select(Message)).all())
-
-
 async def test_mail_to_an_inbox_address_is_stored_before_250(
     listener: SmtpListener, session: Session
 ) -> None:
@@ -47,10 +41,10 @@ async def test_mail_to_an_inbox_address_is_stored_before_250(
     inbox = email_inbox(session)
     # The address matches whatever its case.
     refused = await asyncio.to_thread(
-        deliver, listener.port, ["Support@ACME.example"], fixture("new_mail.eml")
+        deliver, listener.port, ["Support@ACME.example"], fixture_bytes("email", "new_mail.eml")
     )
     assert refused == {}
-    [message] = stored(session)
+    [message] = all_messages(session)
     assert message.external_id == NEW_MAIL_ID and message.inbox_id == inbox.id
     assert "order 4471" in message.content
 
@@ -62,10 +56,10 @@ async def test_an_unknown_recipient_is_refused_at_rcpt(
     email_inbox(session)
     with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
         await asyncio.to_thread(
-            deliver, listener.port, ["sales@acme.example"], fixture("new_mail.eml")
+            deliver, listener.port, ["sales@acme.example"], fixture_bytes("email", "new_mail.eml")
         )
     assert refused.value.recipients["sales@acme.example"] == (550, b"5.1.1 no such mailbox")
-    assert stored(session) == []
+    assert all_messages(session) == []
 
 
 async def test_a_mail_over_25_mib_is_refused_with_552(
@@ -73,12 +67,12 @@ async def test_a_mail_over_25_mib_is_refused_with_552(
 ) -> None:
     build_world(session)
     email_inbox(session)
-    raw = fixture("new_mail.eml") + b"x" * (25 * 1024 * 1024)
+    raw = fixture_bytes("email", "new_mail.eml") + b"x" * (25 * 1024 * 1024)
     # smtplib announces the size (SIZE=) and the listener refuses before the data is sent.
     with pytest.raises(smtplib.SMTPSenderRefused) as refused:
         await asyncio.to_thread(deliver, listener.port, ["support@acme.example"], raw)
     assert refused.value.smtp_code == 552
-    assert stored(session) == []
+    assert all_messages(session) == []
 
 
 async def test_a_failure_while_storing_answers_451_and_the_retry_is_stored_once(
@@ -93,16 +87,16 @@ async def test_a_failure_while_storing_answers_451_and_the_retry_is_stored_once(
     monkeypatch.setattr(smtp_listener, "take_in", database_away)
     with pytest.raises(smtplib.SMTPDataError) as failed:
         await asyncio.to_thread(
-            deliver, listener.port, ["support@acme.example"], fixture("new_mail.eml")
+            deliver, listener.port, ["support@acme.example"], fixture_bytes("email", "new_mail.eml")
         )
     assert failed.value.smtp_code == 451
     monkeypatch.undo()
     # The sending server keeps the mail and tries again later.
     for _ in range(2):
         await asyncio.to_thread(
-            deliver, listener.port, ["support@acme.example"], fixture("new_mail.eml")
+            deliver, listener.port, ["support@acme.example"], fixture_bytes("email", "new_mail.eml")
         )
-    assert [m.external_id for m in stored(session)] == [NEW_MAIL_ID]
+    assert [m.external_id for m in all_messages(session)] == [NEW_MAIL_ID]
 
 
 async def test_a_mail_without_message_id_sent_twice_is_one_message(
@@ -112,9 +106,12 @@ async def test_a_mail_without_message_id_sent_twice_is_one_message(
     email_inbox(session)
     for _ in range(2):
         await asyncio.to_thread(
-            deliver, listener.port, ["support@acme.example"], fixture("no_message_id.eml")
+            deliver,
+            listener.port,
+            ["support@acme.example"],
+            fixture_bytes("email", "no_message_id.eml"),
         )
-    [message] = stored(session)
+    [message] = all_messages(session)
     assert message.content.startswith("Our old scanner sends mail without a Message-ID.")
     assert [e.type for e in events].count("message.created") == 1
 
@@ -129,7 +126,7 @@ async def test_a_message_that_is_not_an_email_is_refused(
             deliver, listener.port, ["support@acme.example"], b"Subject: no sender\r\n\r\nhi\r\n"
         )
     assert refused.value.smtp_code == 554
-    assert stored(session) == []
+    assert all_messages(session) == []
 
 
 async def test_the_app_listener_takes_its_port_from_the_settings(

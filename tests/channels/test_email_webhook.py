@@ -5,36 +5,23 @@ from __future__ import annotations
 
 import base64
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from inbox.accounts import do_create_inbox
 from inbox.conversations import do_reply
 from inbox.models import Contact, Conversation, Inbox, Message
+from tests.channels.helpers import (
+    EMAIL_ADDRESS,
+    EMAIL_SECRET,
+    NEW_MAIL_ID,
+    all_messages,
+    email_inbox,
+    fixture_bytes,
+)
 from tests.factories import build_world
-
-FIXTURES = Path(__file__).parent / "fixtures" / "email"
-ADDRESS = "support@acme.example"
-SECRET = "mail-hook-secret-7"
-NEW_MAIL_ID = "<CAK7p2Fw8z3+Vq1@mail.gmail.com>"
-
-
-def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
-def email_inbox(session: Session, **config: object) -> Inbox:
-    inbox = do_create_inbox(
-        session=session,
-        name="Acme Support",
-        channel="email",
-        config={"address": ADDRESS, "webhook_secret": SECRET, **config},
-    )
-    session.commit()
-    return inbox
 
 
 def basic(user: str, password: str) -> dict[str, str]:
@@ -43,7 +30,10 @@ def basic(user: str, password: str) -> dict[str, str]:
 
 
 def post_mail(
-    client: TestClient, inbox: Inbox, raw: bytes, auth: tuple[str, str] | None = ("handoff", SECRET)
+    client: TestClient,
+    inbox: Inbox,
+    raw: bytes,
+    auth: tuple[str, str] | None = ("handoff", EMAIL_SECRET),
 ) -> Any:
     """POST the raw mail as a forwarding service does (the response is TestClient's)."""
     headers = {"content-type": "message/rfc822", **(basic(*auth) if auth else {})}
@@ -56,11 +46,6 @@ def stored(session: Session, external_id: str) -> Message:
     return message
 
 
-def messages(session: Session) -> list[Message]:
-    session.expire_all()
-    return list(session.exec(select(Message).order_by(col(Message.id))).all())
-
-
 def setup(session: Session) -> Inbox:
     build_world(session)
     return email_inbox(session)
@@ -70,7 +55,7 @@ def test_a_new_mail_opens_a_conversation_from_the_sender(
     app_client: TestClient, session: Session
 ) -> None:
     inbox = setup(session)
-    response = post_mail(app_client, inbox, fixture("new_mail.eml"))
+    response = post_mail(app_client, inbox, fixture_bytes("email", "new_mail.eml"))
     assert response.status_code == 200, response.text
     message = stored(session, NEW_MAIL_ID)
     assert message.content.startswith("Hello,\n\nI ordered a lamp two weeks ago (order 4471)")
@@ -86,8 +71,10 @@ def test_a_gmail_reply_joins_the_thread_with_the_quote_folded(
     app_client: TestClient, session: Session
 ) -> None:
     inbox = setup(session)
-    post_mail(app_client, inbox, fixture("new_mail.eml"))
-    assert post_mail(app_client, inbox, fixture("gmail_reply.eml")).status_code == 200
+    post_mail(app_client, inbox, fixture_bytes("email", "new_mail.eml"))
+    assert (
+        post_mail(app_client, inbox, fixture_bytes("email", "gmail_reply.eml")).status_code == 200
+    )
     first = stored(session, NEW_MAIL_ID)
     reply = stored(session, "<CAK7p2Fx0Qm9@mail.gmail.com>")
     assert reply.conversation_id == first.conversation_id
@@ -101,7 +88,7 @@ def test_an_outlook_reply_joins_the_thread_with_its_header_block_folded(
 ) -> None:
     inbox = setup(session)
     for name in ("new_mail.eml", "gmail_reply.eml", "outlook_reply.eml"):
-        assert post_mail(app_client, inbox, fixture(name)).status_code == 200
+        assert post_mail(app_client, inbox, fixture_bytes("email", name)).status_code == 200
     first = stored(session, NEW_MAIL_ID)
     reply = stored(session, "<AM0PR07MB4471A1B2C3D4E5F6@AM0PR07MB4471.eurprd07.prod.outlook.com>")
     assert reply.conversation_id == first.conversation_id
@@ -113,8 +100,8 @@ def test_a_reply_whose_parent_never_arrived_threads_by_its_references(
     app_client: TestClient, session: Session
 ) -> None:
     inbox = setup(session)
-    post_mail(app_client, inbox, fixture("new_mail.eml"))
-    post_mail(app_client, inbox, fixture("missing_parent.eml"))
+    post_mail(app_client, inbox, fixture_bytes("email", "new_mail.eml"))
+    post_mail(app_client, inbox, fixture_bytes("email", "missing_parent.eml"))
     first = stored(session, NEW_MAIL_ID)
     assert stored(session, "<CAK7p2Fz77@mail.gmail.com>").conversation_id == first.conversation_id
 
@@ -124,7 +111,7 @@ def test_a_reply_to_our_own_mail_threads_to_its_conversation(
 ) -> None:
     w = build_world(session)
     inbox = email_inbox(session)
-    post_mail(app_client, inbox, fixture("new_mail.eml"))
+    post_mail(app_client, inbox, fixture_bytes("email", "new_mail.eml"))
     conversation = session.get(Conversation, stored(session, NEW_MAIL_ID).conversation_id)
     assert conversation is not None
     ours = do_reply(session=session, conversation=conversation, agent=w.dana, content="Ships today")
@@ -133,7 +120,7 @@ def test_a_reply_to_our_own_mail_threads_to_its_conversation(
     session.add(ours)
     session.commit()
     # A client that drops the subject tag still sends In-Reply-To.
-    raw = fixture("reply_to_handoff.eml").replace(b" [#1]", b"")
+    raw = fixture_bytes("email", "reply_to_handoff.eml").replace(b" [#1]", b"")
     assert post_mail(app_client, inbox, raw).status_code == 200
     assert stored(session, "<CAK7p2Gq12@mail.gmail.com>").conversation_id == conversation.id
 
@@ -142,9 +129,11 @@ def test_a_subject_tag_from_the_conversations_contact_threads(
     app_client: TestClient, session: Session
 ) -> None:
     inbox = setup(session)
-    post_mail(app_client, inbox, fixture("new_mail.eml"))
+    post_mail(app_client, inbox, fixture_bytes("email", "new_mail.eml"))
     conversation_id = stored(session, NEW_MAIL_ID).conversation_id
-    raw = fixture("tagged_subject.eml").replace(b"[#1]", f"[#{conversation_id}]".encode())
+    raw = fixture_bytes("email", "tagged_subject.eml").replace(
+        b"[#1]", f"[#{conversation_id}]".encode()
+    )
     post_mail(app_client, inbox, raw)
     tagged = stored(session, "<9f2a1c@lena-laptop.example.org>")
     assert tagged.conversation_id == conversation_id
@@ -154,9 +143,11 @@ def test_a_subject_tag_from_a_stranger_opens_a_conversation_of_their_own(
     app_client: TestClient, session: Session
 ) -> None:
     inbox = setup(session)
-    post_mail(app_client, inbox, fixture("new_mail.eml"))
+    post_mail(app_client, inbox, fixture_bytes("email", "new_mail.eml"))
     conversation_id = stored(session, NEW_MAIL_ID).conversation_id
-    raw = fixture("tagged_stranger.eml").replace(b"[#1]", f"[#{conversation_id}]".encode())
+    raw = fixture_bytes("email", "tagged_stranger.eml").replace(
+        b"[#1]", f"[#{conversation_id}]".encode()
+    )
     post_mail(app_client, inbox, raw)
     guess = stored(session, "<guess-1@evil.example>")
     assert guess.conversation_id != conversation_id
@@ -166,8 +157,8 @@ def test_a_new_mail_from_a_known_sender_starts_a_new_conversation(
     app_client: TestClient, session: Session
 ) -> None:
     inbox = setup(session)
-    post_mail(app_client, inbox, fixture("new_mail.eml"))
-    post_mail(app_client, inbox, fixture("attachment.eml"))
+    post_mail(app_client, inbox, fixture_bytes("email", "new_mail.eml"))
+    post_mail(app_client, inbox, fixture_bytes("email", "attachment.eml"))
     first = stored(session, NEW_MAIL_ID)
     assert (
         stored(session, "<CAK7p2Hattach@mail.gmail.com>").conversation_id != first.conversation_id
@@ -178,7 +169,7 @@ def test_an_html_only_mail_is_read_as_text_and_its_html_sanitized(
     app_client: TestClient, session: Session
 ) -> None:
     inbox = setup(session)
-    post_mail(app_client, inbox, fixture("html_only.eml"))
+    post_mail(app_client, inbox, fixture_bytes("email", "html_only.eml"))
     message = stored(session, "<20261116140000.1234@example.net>")
     assert message.content == "Hi, my invoice shows the wrong VAT number.\n\nSee this & that."
     assert message.html is not None
@@ -190,7 +181,7 @@ def test_an_html_only_mail_is_read_as_text_and_its_html_sanitized(
 
 def test_iso_8859_2_quoted_printable_is_decoded(app_client: TestClient, session: Session) -> None:
     inbox = setup(session)
-    post_mail(app_client, inbox, fixture("iso_8859_2.eml"))
+    post_mail(app_client, inbox, fixture_bytes("email", "iso_8859_2.eml"))
     message = stored(session, "<a1b2c3.iso@example.pl>")
     assert "Zażółć gęślą jaźń" in message.content
     conversation = session.get(Conversation, message.conversation_id)
@@ -201,7 +192,7 @@ def test_iso_8859_2_quoted_printable_is_decoded(app_client: TestClient, session:
 
 def test_shift_jis_base64_is_decoded(app_client: TestClient, session: Session) -> None:
     inbox = setup(session)
-    post_mail(app_client, inbox, fixture("shift_jis.eml"))
+    post_mail(app_client, inbox, fixture_bytes("email", "shift_jis.eml"))
     message = stored(session, "<sjis-0001@example.jp>")
     assert "注文した商品がまだ届きません。" in message.content
     conversation = session.get(Conversation, message.conversation_id)
@@ -210,13 +201,16 @@ def test_shift_jis_base64_is_decoded(app_client: TestClient, session: Session) -
 
 def test_an_unknown_charset_is_read_as_utf8(app_client: TestClient, session: Session) -> None:
     inbox = setup(session)
-    assert post_mail(app_client, inbox, fixture("unknown_charset.eml")).status_code == 200
+    assert (
+        post_mail(app_client, inbox, fixture_bytes("email", "unknown_charset.eml")).status_code
+        == 200
+    )
     assert stored(session, "<weird-charset-1@example.com>").content == "Café opening hours, please?"
 
 
 def test_an_attachment_is_stored_with_the_message(app_client: TestClient, session: Session) -> None:
     inbox = setup(session)
-    post_mail(app_client, inbox, fixture("attachment.eml"))
+    post_mail(app_client, inbox, fixture_bytes("email", "attachment.eml"))
     message = stored(session, "<CAK7p2Hattach@mail.gmail.com>")
     assert message.content == "Here is the receipt you asked for."
     [listed] = message.attachments
@@ -232,7 +226,7 @@ def test_an_oversized_attachment_is_listed_as_skipped(
     # Built here: 11 MiB of base64 does not belong in the repository.
     mail = EmailMessage()
     mail["From"] = "Lena Park <lena.park@example.org>"
-    mail["To"] = ADDRESS
+    mail["To"] = EMAIL_ADDRESS
     mail["Subject"] = "The video of the broken lamp"
     mail["Message-ID"] = "<big-video-1@example.org>"
     mail.set_content("The video is attached.")
@@ -251,21 +245,21 @@ def test_an_out_of_office_is_stored_flagged_in_its_thread(
 ) -> None:
     w = build_world(session)
     inbox = email_inbox(session)
-    post_mail(app_client, inbox, fixture("new_mail.eml"))
+    post_mail(app_client, inbox, fixture_bytes("email", "new_mail.eml"))
     conversation = session.get(Conversation, stored(session, NEW_MAIL_ID).conversation_id)
     assert conversation is not None
     ours = do_reply(session=session, conversation=conversation, agent=w.dana, content="Ships today")
     ours.external_id = "<handoff.2.0123456789abcdef@acme.example>"
     session.add(ours)
     session.commit()
-    post_mail(app_client, inbox, fixture("out_of_office.eml"))
+    post_mail(app_client, inbox, fixture_bytes("email", "out_of_office.eml"))
     auto = stored(session, "<ooo-20261120@example.org>")
     assert auto.auto_submitted and auto.conversation_id == conversation.id
 
 
 def test_a_bounce_is_stored_flagged(app_client: TestClient, session: Session) -> None:
     inbox = setup(session)
-    assert post_mail(app_client, inbox, fixture("dsn_bounce.eml")).status_code == 200
+    assert post_mail(app_client, inbox, fixture_bytes("email", "dsn_bounce.eml")).status_code == 200
     bounce = stored(session, "<20261120090009.5B1C2@mx.acme.example>")
     assert bounce.auto_submitted
     assert "550 5.1.1 User unknown" in bounce.content
@@ -275,40 +269,42 @@ def test_a_mail_without_message_id_sent_twice_is_one_message(
     app_client: TestClient, session: Session
 ) -> None:
     inbox = setup(session)
-    raw = fixture("no_message_id.eml")
+    raw = fixture_bytes("email", "no_message_id.eml")
     assert post_mail(app_client, inbox, raw).status_code == 200
     # A relay handing it in again adds its own Received line: still the same mail.
     again = b"Received: from relay.example by mx.acme.example; Mon, 16 Nov 2026\n" + raw
     assert post_mail(app_client, inbox, again).status_code == 200
-    [message] = messages(session)
+    [message] = all_messages(session)
     assert message.external_id is not None and message.external_id.startswith("sha256:")
 
 
 def test_a_repeated_delivery_stores_one_message(app_client: TestClient, session: Session) -> None:
     inbox = setup(session)
     for _ in range(2):
-        assert post_mail(app_client, inbox, fixture("new_mail.eml")).status_code == 200
-    assert [m.external_id for m in messages(session)] == [NEW_MAIL_ID]
+        assert (
+            post_mail(app_client, inbox, fixture_bytes("email", "new_mail.eml")).status_code == 200
+        )
+    assert [m.external_id for m in all_messages(session)] == [NEW_MAIL_ID]
 
 
 def test_an_empty_mail_is_kept_as_no_text(app_client: TestClient, session: Session) -> None:
     inbox = setup(session)
-    post_mail(app_client, inbox, fixture("empty_body.eml"))
+    post_mail(app_client, inbox, fixture_bytes("email", "empty_body.eml"))
     assert stored(session, "<empty-1@example.org>").content == "(no text)"
 
 
 def test_a_wrong_or_missing_secret_is_refused(app_client: TestClient, session: Session) -> None:
     inbox = setup(session)
-    raw = fixture("new_mail.eml")
+    raw = fixture_bytes("email", "new_mail.eml")
     assert post_mail(app_client, inbox, raw, auth=("handoff", "guess")).status_code == 401
-    assert post_mail(app_client, inbox, raw, auth=("admin", SECRET)).status_code == 401
+    assert post_mail(app_client, inbox, raw, auth=("admin", EMAIL_SECRET)).status_code == 401
     assert post_mail(app_client, inbox, raw, auth=None).status_code == 401
     bearer = {"authorization": "Basic " + base64.b64encode(b"no-colon").decode()}
     assert (
         app_client.post(f"/webhooks/email/{inbox.id}", content=raw, headers=bearer).status_code
         == 401
     )
-    assert messages(session) == []
+    assert all_messages(session) == []
 
 
 def test_an_inbox_without_a_webhook_secret_takes_no_posts(
@@ -316,11 +312,13 @@ def test_an_inbox_without_a_webhook_secret_takes_no_posts(
 ) -> None:
     build_world(session)
     inbox = do_create_inbox(
-        session=session, name="Acme", channel="email", config={"address": ADDRESS}
+        session=session, name="Acme", channel="email", config={"address": EMAIL_ADDRESS}
     )
     session.commit()
     assert (
-        post_mail(app_client, inbox, fixture("new_mail.eml"), auth=("handoff", "")).status_code
+        post_mail(
+            app_client, inbox, fixture_bytes("email", "new_mail.eml"), auth=("handoff", "")
+        ).status_code
         == 401
     )
 
@@ -335,9 +333,9 @@ def test_a_body_that_is_not_an_email_is_malformed(app_client: TestClient, sessio
 
 def test_a_mail_over_25_mib_is_refused(app_client: TestClient, session: Session) -> None:
     inbox = setup(session)
-    raw = fixture("new_mail.eml") + b"x" * (25 * 1024 * 1024)
+    raw = fixture_bytes("email", "new_mail.eml") + b"x" * (25 * 1024 * 1024)
     assert post_mail(app_client, inbox, raw).status_code == 413
-    assert messages(session) == []
+    assert all_messages(session) == []
 
 
 def test_a_get_is_not_allowed(app_client: TestClient, session: Session) -> None:

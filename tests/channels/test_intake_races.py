@@ -4,7 +4,6 @@ original): one message is stored and one event is pushed, whichever request wins
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from sqlmodel import Session, func, select
 
@@ -15,8 +14,7 @@ from inbox.accounts import do_create_inbox
 from inbox.db import Database
 from inbox.events import Event
 from inbox.models import Message
-
-FIXTURE = Path(__file__).parent / "fixtures" / "telegram"
+from tests.channels.helpers import fixture_bytes
 
 
 def test_the_same_update_delivered_six_times_at_once_is_one_message(
@@ -31,7 +29,7 @@ def test_the_same_update_delivered_six_times_at_once_is_one_message(
     session.commit()
     assert inbox.id is not None
     inbox_id = inbox.id
-    body = (FIXTURE / "text.json").read_bytes()
+    body = fixture_bytes("telegram", "text.json")
     request = WebhookRequest("POST", "http://t/", "", {}, {}, body)
     start = threading.Barrier(6)
     errors: list[BaseException] = []

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,20 +14,27 @@ import pytest
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
-from channels.base import SendFailed, WebhookRequest
-from channels.dispatch import deliver, load_outbound
+from channels.base import Parsed, SendFailed
+from channels.dispatch import deliver
 from channels.intake import take_in
 from channels.messenger import MessengerChannel
-from inbox.accounts import do_create_inbox
-from inbox.conversations import do_reply
 from inbox.db import Database
 from inbox.events import Event
-from inbox.models import ContactIdentity, Conversation, Inbox, Message
-from tests.channels.test_whatsapp import app_db, graph_error, messages_of, only
+from inbox.models import ContactIdentity, Conversation, Message
+from tests.channels.helpers import (
+    add_inbox_id,
+    app_db,
+    fixture_bytes,
+    graph_error,
+    incoming_of,
+    only,
+    parse_delivery,
+    reply_to_parsed,
+    send_once,
+)
 from tests.factories import build_world
 from tests.standins import Answer, StandIn, standin_server
 
-FIXTURES = Path(__file__).parent / "fixtures" / "messenger"
 APP_SECRET = "3b9e51d2c07a4f68a1e5d9c2b7f04a36"
 VERIFY_TOKEN = "handoff-page-verify"
 PAGE_TOKEN = "EAAGm0PX4ZCpsBAPage-test-token"
@@ -37,10 +43,6 @@ PSID = "6789012345678901"
 SENT_MID = (
     "m_S3nTbYuS0aA1bB2cC3dD4eE5fF6gG7hH8iI9jJ0kK1lL2mM3nN4oO5pP6qQ7rR8sS9tT0uU1vV2wW3xX4yY5zZ6aA7"
 )
-
-
-def payload(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
 
 
 def signature(body: bytes, secret: str = APP_SECRET) -> str:
@@ -55,13 +57,7 @@ def new_inbox(db: Database, **extra: Any) -> int:
         "page_id": PAGE_ID,
         **extra,
     }
-    with db.session() as session:
-        inbox = do_create_inbox(
-            session=session, name="Facebook", channel="messenger", config=config
-        )
-        session.commit()
-        assert inbox.id is not None
-        return inbox.id
+    return add_inbox_id(db, "Facebook", "messenger", config)
 
 
 def post(client: TestClient, inbox_id: int, body: bytes, sig: str | None = None) -> Any:
@@ -78,17 +74,13 @@ def post(client: TestClient, inbox_id: int, body: bytes, sig: str | None = None)
 def received(client: TestClient, name: str) -> list[Message]:
     """POST one fixture to a new inbox; what it stored."""
     inbox_id = new_inbox(app_db(client))
-    response = post(client, inbox_id, payload(name))
+    response = post(client, inbox_id, fixture_bytes("messenger", name))
     assert response.status_code == 200, response.text
-    return messages_of(app_db(client), inbox_id)
+    return incoming_of(app_db(client), inbox_id)
 
 
-def parse(db: Database, inbox_id: int, name: str) -> Any:
-    with db.session() as session:
-        inbox = session.get_one(Inbox, inbox_id)
-        session.expunge(inbox)
-    request = WebhookRequest("POST", "https://example.com", "", {}, {}, payload(name))
-    return MessengerChannel().parse(request, inbox)
+def parse(db: Database, inbox_id: int, name: str) -> Parsed:
+    return parse_delivery(db, MessengerChannel(), inbox_id, fixture_bytes("messenger", name))
 
 
 # --- the subscription handshake ---------------------------------------------------------
@@ -186,9 +178,12 @@ def test_another_pages_entry_is_ignored(app_client: TestClient) -> None:
 def test_an_edit_replaces_the_words_and_marks_the_message_edited(app_client: TestClient) -> None:
     db = app_db(app_client)
     inbox_id = new_inbox(db)
-    assert post(app_client, inbox_id, payload("text.json")).status_code == 200
-    assert post(app_client, inbox_id, payload("message_edit.json")).status_code == 200
-    message = only(messages_of(db, inbox_id))
+    assert post(app_client, inbox_id, fixture_bytes("messenger", "text.json")).status_code == 200
+    assert (
+        post(app_client, inbox_id, fixture_bytes("messenger", "message_edit.json")).status_code
+        == 200
+    )
+    message = only(incoming_of(db, inbox_id))
     assert message.content == "Hi, my order #4471 has not arrived yet, it was due Monday"
     assert message.edited
 
@@ -199,10 +194,10 @@ def test_an_edit_replaces_the_words_and_marks_the_message_edited(app_client: Tes
 def test_a_forged_signature_is_401_and_stores_nothing(app_client: TestClient) -> None:
     db = app_db(app_client)
     inbox_id = new_inbox(db)
-    body = payload("text.json")
+    body = fixture_bytes("messenger", "text.json")
     assert post(app_client, inbox_id, body, sig=signature(body, "guessed")).status_code == 401
     assert post(app_client, inbox_id, body, sig="sha1=abc").status_code == 401
-    assert messages_of(db, inbox_id) == []
+    assert incoming_of(db, inbox_id) == []
 
 
 def test_a_malformed_body_is_400_and_stores_nothing(app_client: TestClient) -> None:
@@ -210,10 +205,10 @@ def test_a_malformed_body_is_400_and_stores_nothing(app_client: TestClient) -> N
     inbox_id = new_inbox(db)
     assert post(app_client, inbox_id, b"[]").status_code == 400
     assert post(app_client, inbox_id, b'{"object": "page", "entry": {}}').status_code == 400
-    broken = json.loads(payload("text.json"))
+    broken = json.loads(fixture_bytes("messenger", "text.json"))
     broken["entry"][0]["messaging"][0]["message"] = "hello"
     assert post(app_client, inbox_id, json.dumps(broken).encode()).status_code == 400
-    assert messages_of(db, inbox_id) == []
+    assert incoming_of(db, inbox_id) == []
 
 
 def test_an_unhandled_event_is_200_and_stores_nothing(app_client: TestClient) -> None:
@@ -225,8 +220,10 @@ def test_a_replayed_delivery_stores_one_message(app_client: TestClient) -> None:
     db = app_db(app_client)
     inbox_id = new_inbox(db)
     for _ in range(2):
-        assert post(app_client, inbox_id, payload("text.json")).status_code == 200
-    assert len(messages_of(db, inbox_id)) == 1
+        assert (
+            post(app_client, inbox_id, fixture_bytes("messenger", "text.json")).status_code == 200
+        )
+    assert len(incoming_of(db, inbox_id)) == 1
 
 
 def test_a_replayed_delivery_publishes_one_message_created(
@@ -264,7 +261,9 @@ async def test_a_delivery_receipt_moves_the_sent_reply_to_delivered(
             await deliver(db, http, reply_id)
     with db.session() as fresh:
         inbox_id = fresh.get_one(Message, reply_id).inbox_id
-    assert post(app_client, inbox_id, payload("delivery.json")).status_code == 200
+    assert (
+        post(app_client, inbox_id, fixture_bytes("messenger", "delivery.json")).status_code == 200
+    )
     with db.session() as fresh:
         assert fresh.get_one(Message, reply_id).delivery == "delivered"
 
@@ -300,23 +299,8 @@ def reply_waiting(session: Session, db: Database, standin: StandIn, content: str
     """A customer wrote in over Messenger; an agent's reply waits in the outbox."""
     w = build_world(session)
     inbox_id = new_inbox(db, api_base=standin.url + "/v21.0")
-    conversation_id = (
-        take_in(db, inbox_id, parse(db, inbox_id, "text.json")).received[0].conversation.id
-    )
-    session.expire_all()
-    conversation = session.get_one(Conversation, conversation_id)
-    reply = do_reply(session=session, conversation=conversation, agent=w.dana, content=content)
-    assert reply.id is not None
-    return reply.id
-
-
-async def send_once(db: Database, message_id: int, timeout: float = 10.0) -> str | None:
-    outbound = load_outbound(db, message_id)
-    assert outbound is not None
-    adapter = MessengerChannel()
-    adapter.timeout = timeout
-    async with httpx.AsyncClient() as http:
-        return await adapter.send(outbound, http)
+    parsed = parse(db, inbox_id, "text.json")
+    return reply_to_parsed(session, db, inbox_id, parsed, w.dana, content)
 
 
 async def test_a_reply_reaches_graph_and_ends_sent_with_its_mid(
@@ -340,7 +324,7 @@ async def test_a_reply_over_2000_characters_goes_out_in_parts_in_order(
         graph_checks(graph)
         text = "\n".join(f"Step {n}: " + "x" * 90 for n in range(1, 51))
         reply_id = reply_waiting(session, db, graph, text)
-        assert await send_once(db, reply_id) == SENT_MID
+        assert await send_once(MessengerChannel(), db, reply_id) == SENT_MID
         parts = [r.json()["message"]["text"] for r in graph.received]
     assert len(parts) == 3 and all(len(p) <= 2000 for p in parts)
     assert "\n".join(parts) == text
@@ -352,7 +336,7 @@ async def test_a_5xx_is_a_transient_failure(session: Session, db: Database) -> N
         graph_checks(graph, (503, b"Service Unavailable"))
         reply_id = reply_waiting(session, db, graph)
         with pytest.raises(SendFailed) as failed:
-            await send_once(db, reply_id)
+            await send_once(MessengerChannel(), db, reply_id)
     assert not failed.value.permanent
     assert str(failed.value) == "Messenger answered 503: Service Unavailable"
 
@@ -365,7 +349,7 @@ async def test_a_400_is_permanent_and_keeps_graphs_message(session: Session, db:
         graph_checks(graph, (400, answer))
         reply_id = reply_waiting(session, db, graph)
         with pytest.raises(SendFailed) as failed:
-            await send_once(db, reply_id)
+            await send_once(MessengerChannel(), db, reply_id)
     assert failed.value.permanent
     reason = str(failed.value)
     assert reason.startswith(
@@ -383,7 +367,7 @@ async def test_a_429_with_retry_after_is_transient_and_says_when(
         graph_checks(graph, (429, limited, {"retry-after": "30"}))
         reply_id = reply_waiting(session, db, graph)
         with pytest.raises(SendFailed) as failed:
-            await send_once(db, reply_id)
+            await send_once(MessengerChannel(), db, reply_id)
     assert not failed.value.permanent and failed.value.retry_after == 30.0
 
 
@@ -392,7 +376,7 @@ async def test_page_throttling_in_a_400_is_transient(session: Session, db: Datab
         graph_checks(graph, (400, graph_error("(#32) Page request limit reached", 32)))
         reply_id = reply_waiting(session, db, graph)
         with pytest.raises(SendFailed) as failed:
-            await send_once(db, reply_id)
+            await send_once(MessengerChannel(), db, reply_id)
     assert not failed.value.permanent
 
 
@@ -402,7 +386,7 @@ async def test_a_graph_that_does_not_answer_times_out(session: Session, db: Data
         reply_id = reply_waiting(session, db, graph)
         graph.delay = 0.5
         with pytest.raises(httpx.TimeoutException):
-            await send_once(db, reply_id, timeout=0.1)
+            await send_once(MessengerChannel(), db, reply_id, timeout=0.1)
         graph.delay = 0
 
 
@@ -419,6 +403,6 @@ async def test_a_part_failing_after_others_went_out_says_so(session: Session, db
 
         graph.check = second_fails
         with pytest.raises(SendFailed) as failed:
-            await send_once(db, reply_id)
+            await send_once(MessengerChannel(), db, reply_id)
     assert not failed.value.permanent
     assert str(failed.value).endswith("(after 1 of 2 parts went out)")

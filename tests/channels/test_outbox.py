@@ -21,6 +21,7 @@ from inbox.delivery import do_edit_inbound, do_update_delivery
 from inbox.errors import InvalidInput
 from inbox.models import Conversation, Message, OutboxEntry
 from inbox.outbox import RetryPolicy, attempts_of, claim_due, do_retry_delivery
+from tests.channels.helpers import stored
 from tests.factories import World, build_world, customer_writes
 from tests.standins import StandIn, standin_server
 
@@ -34,13 +35,6 @@ def _reply(session: Session, w: World, hook: StandIn, text: str = "Hi there") ->
     reply = do_reply(session=session, conversation=c, agent=w.dana, content=text)
     assert reply.id is not None
     return reply.id
-
-
-def _stored(db: Database, message_id: int) -> Message:
-    with db.session() as fresh:
-        message = fresh.get(Message, message_id)
-        assert message is not None
-        return message
 
 
 def _entry(db: Database, message_id: int) -> OutboxEntry:
@@ -72,7 +66,7 @@ async def test_an_outage_is_retried_with_backoff_until_it_goes_through(
             first = _entry(db, message_id)
             assert first.state == "pending" and first.attempts == 1
             assert first.next_attempt_at > utcnow()
-            shown = _stored(db, message_id)
+            shown = stored(db, message_id)
             assert shown.delivery == "pending"
             assert shown.error is not None and shown.error == (
                 "Attempt 1 failed (webhook answered 503: maintenance); trying again in a moment"
@@ -80,8 +74,8 @@ async def test_an_outage_is_retried_with_backoff_until_it_goes_through(
             await deliver(db, http, message_id, FAST)
             await deliver(db, http, message_id, FAST)
     assert len(hook.received) == 3
-    stored = _stored(db, message_id)
-    assert stored.delivery == "sent" and stored.error is None
+    final = stored(db, message_id)
+    assert final.delivery == "sent" and final.error is None
     with db.session() as fresh:
         attempts = attempts_of(fresh, message_id)
     assert [a.ok for a in attempts] == [False, False, True]
@@ -128,7 +122,7 @@ async def test_a_refusal_fails_at_once_and_retry_sends_it_again(
         message_id = _reply(session, w, hook)
         async with httpx.AsyncClient() as http:
             await deliver(db, http, message_id, FAST)
-            failed = _stored(db, message_id)
+            failed = stored(db, message_id)
             assert failed.delivery == "failed"
             assert failed.error == 'webhook answered 422: {"error": "unknown contact"}'
             assert _entry(db, message_id).attempts == 1, "a 4xx is not retried"
@@ -140,9 +134,9 @@ async def test_a_refusal_fails_at_once_and_retry_sends_it_again(
                 message = s.get(Message, message_id)
                 assert message is not None
                 do_retry_delivery(session=s, message=message, actor=w.dana)
-            assert _stored(db, message_id).delivery == "pending"
+            assert stored(db, message_id).delivery == "pending"
             await deliver(db, http, message_id, FAST)
-    assert _stored(db, message_id).delivery == "sent"
+    assert stored(db, message_id).delivery == "sent"
     with db.session() as fresh:
         assert [a.ok for a in attempts_of(fresh, message_id)] == [False, True]
 
@@ -166,8 +160,8 @@ async def test_too_many_failures_mark_the_message_failed(session: Session, db: D
             for _ in range(FAST.max_attempts + 2):
                 await deliver(db, http, message_id, FAST)
     assert len(hook.received) == FAST.max_attempts
-    stored = _stored(db, message_id)
-    assert stored.delivery == "failed" and stored.error == "webhook answered 500: down"
+    final = stored(db, message_id)
+    assert final.delivery == "failed" and final.error == "webhook answered 500: down"
 
 
 async def test_a_provider_that_does_not_answer_times_out_and_is_retried(
@@ -235,12 +229,12 @@ async def test_the_worker_comes_back_for_a_retry_when_it_falls_due(
             try:
                 await asyncio.to_thread(hook.wait_for, 2, 5.0)
                 for _ in range(50):
-                    if _stored(db, message_id).delivery == "sent":
+                    if stored(db, message_id).delivery == "sent":
                         break
                     await asyncio.sleep(0.05)
             finally:
                 worker.cancel()
-    assert _stored(db, message_id).delivery == "sent"
+    assert stored(db, message_id).delivery == "sent"
 
 
 async def test_delivery_receipts_only_move_forward(session: Session, db: Database) -> None:

@@ -10,13 +10,12 @@ import json
 import time
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
@@ -26,23 +25,17 @@ from channels.intake import take_in
 from channels.slack_channel import SlackChannel
 from inbox.accounts import do_create_inbox
 from inbox.clock import utcnow
-from inbox.conversations import do_reply
 from inbox.db import Database
-from inbox.models import Contact, Conversation, Inbox, Message, OutboxEntry
+from inbox.models import Contact, Inbox, OutboxEntry
+from tests.channels.helpers import conversations_of, fixture_json, messages_of, reply, stored
 from tests.factories import World, build_world
 from tests.standins import Answer, StandIn, standin_server
 from web.state import AppState
 
-FIXTURES = Path(__file__).parent / "fixtures" / "slack"
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TOKEN = "xoxb-1111-2222-handoffsupport"
 CHANNEL = "C0SUPPORT"
 ROOT_TS = "1763280000.000100"
-
-
-def fixture(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return data
 
 
 def signed(body: bytes, *, secret: str = SECRET, at: int | None = None) -> dict[str, str]:
@@ -120,32 +113,12 @@ def post_event(client: TestClient, inbox: Inbox, payload: dict[str, Any], **head
 
 def receive(db: Database, inbox: Inbox, name: str) -> None:
     """What the webhook route does with a delivery, without the app (and its own sender)."""
-    body = json.dumps(fixture(name)).encode()
+    body = json.dumps(fixture_json("slack", f"{name}.json")).encode()
     request = WebhookRequest("POST", "http://testserver/", "", signed(body), {}, body)
     adapter = SlackChannel()
     adapter.verify(request, inbox)
     assert inbox.id is not None
     take_in(db, inbox.id, adapter.parse(request, inbox))
-
-
-def messages_of(session: Session, inbox: Inbox) -> list[Message]:
-    session.expire_all()
-    return list(
-        session.exec(
-            select(Message).where(Message.inbox_id == inbox.id).order_by(col(Message.id))
-        ).all()
-    )
-
-
-def conversations_of(session: Session, inbox: Inbox) -> list[Conversation]:
-    session.expire_all()
-    return list(
-        session.exec(
-            select(Conversation)
-            .where(Conversation.inbox_id == inbox.id)
-            .order_by(col(Conversation.id))
-        ).all()
-    )
 
 
 # -- receiving ---------------------------------------------------------------------------
@@ -155,10 +128,12 @@ def test_url_verification_is_answered_with_the_challenge(
     app_client: TestClient, session: Session, slack: StandIn
 ) -> None:
     inbox = slack_inbox(session, slack)
-    response = post_event(app_client, inbox, fixture("url_verification"))
+    response = post_event(app_client, inbox, fixture_json("slack", "url_verification.json"))
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/json")
-    assert response.json() == {"challenge": fixture("url_verification")["challenge"]}
+    assert response.json() == {
+        "challenge": fixture_json("slack", "url_verification.json")["challenge"]
+    }
     assert messages_of(session, inbox) == []
 
 
@@ -166,7 +141,7 @@ def test_a_top_level_message_starts_a_conversation_with_the_slack_user(
     app_client: TestClient, session: Session, slack: StandIn
 ) -> None:
     inbox = slack_inbox(session, slack)
-    response = post_event(app_client, inbox, fixture("message"))
+    response = post_event(app_client, inbox, fixture_json("slack", "message.json"))
     assert response.status_code == 200, response.text
     [message] = messages_of(session, inbox)
     # Slack's entities are read back: the agent sees what the customer typed.
@@ -182,16 +157,18 @@ def test_a_threaded_reply_joins_its_threads_conversation_and_a_new_message_start
     app_client: TestClient, session: Session, slack: StandIn
 ) -> None:
     inbox = slack_inbox(session, slack)
-    post_event(app_client, inbox, fixture("message"))
+    post_event(app_client, inbox, fixture_json("slack", "message.json"))
     # Another person of the customer's team answers in the thread: same conversation.
-    assert post_event(app_client, inbox, fixture("thread_reply")).status_code == 200
+    assert (
+        post_event(app_client, inbox, fixture_json("slack", "thread_reply.json")).status_code == 200
+    )
     [conversation] = conversations_of(session, inbox)
     assert [m.content for m in messages_of(session, inbox)] == [
         "Our invoices page answers 500 since this morning & we can't download any PDF <urgent>",
         "Same for me, invoice INV-2291 in particular.",
     ]
     # Priya posts something new at the top level: a thread, and so a conversation, of its own.
-    second = fixture("message")
+    second = fixture_json("slack", "message.json")
     second["event_id"] = "Ev0PRIYA002"
     second["event"].update(ts="1763283600.000100", text="And can you add Marcus as admin?")
     assert post_event(app_client, inbox, second).status_code == 200
@@ -204,12 +181,12 @@ def test_a_reply_in_a_thread_handoff_never_saw_starts_its_own_conversation(
     app_client: TestClient, session: Session, slack: StandIn
 ) -> None:
     inbox = slack_inbox(session, slack)
-    other = fixture("message")
+    other = fixture_json("slack", "message.json")
     other["event_id"] = "Ev0MARCUS00"
     other["event"].update(user="U0MARCUS", ts="1763200000.000100", user_profile=None)
     post_event(app_client, inbox, other)
     # Marcus answers in a thread from before the inbox existed: not in his other conversation.
-    post_event(app_client, inbox, fixture("thread_reply"))
+    post_event(app_client, inbox, fixture_json("slack", "thread_reply.json"))
     assert len(conversations_of(session, inbox)) == 2
     contact = session.get(Contact, conversations_of(session, inbox)[1].contact_id)
     # Without a user_profile in the event, the contact is known by the Slack user id.
@@ -220,11 +197,11 @@ def test_slacks_retries_of_an_event_change_nothing(
     app_client: TestClient, session: Session, slack: StandIn
 ) -> None:
     inbox = slack_inbox(session, slack)
-    assert post_event(app_client, inbox, fixture("message")).status_code == 200
+    assert post_event(app_client, inbox, fixture_json("slack", "message.json")).status_code == 200
     retry = post_event(
         app_client,
         inbox,
-        fixture("message"),
+        fixture_json("slack", "message.json"),
         **{"x-slack-retry-num": "1", "x-slack-retry-reason": "http_timeout"},
     )
     assert retry.status_code == 200
@@ -235,8 +212,11 @@ def test_an_edited_message_updates_the_stored_one_and_shows_it_was_edited(
     app_client: TestClient, session: Session, slack: StandIn
 ) -> None:
     inbox = slack_inbox(session, slack)
-    post_event(app_client, inbox, fixture("message"))
-    assert post_event(app_client, inbox, fixture("message_changed")).status_code == 200
+    post_event(app_client, inbox, fixture_json("slack", "message.json"))
+    assert (
+        post_event(app_client, inbox, fixture_json("slack", "message_changed.json")).status_code
+        == 200
+    )
     [message] = messages_of(session, inbox)
     assert (
         message.content == "Our invoices page answers 500 since 9:00 CET; no PDF downloads at all"
@@ -248,8 +228,10 @@ def test_a_shared_file_is_kept_as_a_reference_without_downloading_it(
     app_client: TestClient, session: Session, slack: StandIn
 ) -> None:
     inbox = slack_inbox(session, slack)
-    post_event(app_client, inbox, fixture("message"))
-    assert post_event(app_client, inbox, fixture("file_share")).status_code == 200
+    post_event(app_client, inbox, fixture_json("slack", "message.json"))
+    assert (
+        post_event(app_client, inbox, fixture_json("slack", "file_share.json")).status_code == 200
+    )
     first, shared = messages_of(session, inbox)
     assert shared.conversation_id == first.conversation_id
     assert shared.content == "[file: invoice-error.png]"
@@ -269,7 +251,7 @@ def test_bots_joins_other_channels_and_other_events_are_acknowledged_and_not_sto
     app_client: TestClient, session: Session, slack: StandIn, name: str
 ) -> None:
     inbox = slack_inbox(session, slack)
-    response = post_event(app_client, inbox, fixture(name))
+    response = post_event(app_client, inbox, fixture_json("slack", f"{name}.json"))
     assert response.status_code == 200
     assert messages_of(session, inbox) == []
 
@@ -287,7 +269,7 @@ def test_a_request_slack_did_not_sign_is_refused(
     app_client: TestClient, session: Session, slack: StandIn, headers: dict[str, str]
 ) -> None:
     inbox = slack_inbox(session, slack)
-    body = json.dumps(fixture("message")).encode()
+    body = json.dumps(fixture_json("slack", "message.json")).encode()
     response = app_client.post(
         f"/webhooks/slack/{inbox.id}", content=body, headers={**signed(body), **headers}
     )
@@ -299,7 +281,7 @@ def test_a_signature_older_than_five_minutes_is_refused(
     app_client: TestClient, session: Session, slack: StandIn
 ) -> None:
     inbox = slack_inbox(session, slack)
-    body = json.dumps(fixture("message")).encode()
+    body = json.dumps(fixture_json("slack", "message.json")).encode()
     stale = signed(body, at=int(time.time()) - 6 * 60)
     assert app_client.post(
         f"/webhooks/slack/{inbox.id}", content=body, headers=stale
@@ -339,20 +321,6 @@ def customer_thread(session: Session, db: Database, slack: StandIn) -> tuple[Wor
     inbox = slack_inbox(session, slack)
     receive(db, inbox, "message")
     return w, inbox
-
-
-def reply(session: Session, w: World, inbox: Inbox, content: str) -> int:
-    [conversation] = conversations_of(session, inbox)
-    message = do_reply(session=session, conversation=conversation, agent=w.dana, content=content)
-    assert message.id is not None
-    return message.id
-
-
-def stored(db: Database, message_id: int) -> Message:
-    with db.session() as fresh:
-        message = fresh.get(Message, message_id)
-        assert message is not None
-        return message
 
 
 async def test_a_reply_is_posted_in_the_customers_thread_with_the_bot_token(
@@ -475,7 +443,7 @@ def test_end_to_end_a_slack_message_and_the_agents_reply_in_its_thread(
 ) -> None:
     w = build_world(session)
     inbox = slack_inbox(session, slack)
-    post_event(app_client, inbox, fixture("message"))
+    post_event(app_client, inbox, fixture_json("slack", "message.json"))
     # Replied through the app's database, whose bus wakes the app's own outbox worker.
     assert isinstance(app_client.app, Starlette)
     handoff: AppState = app_client.app.state.handoff

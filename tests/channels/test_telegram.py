@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from channels.base import WebhookRequest
@@ -22,21 +21,15 @@ from channels.long_text import split_text, utf16_units
 from channels.telegram import TelegramChannel
 from inbox.accounts import do_create_inbox
 from inbox.clock import utcnow
-from inbox.conversations import do_reply
 from inbox.db import Database
-from inbox.models import Contact, Conversation, Inbox, Message, OutboxEntry
+from inbox.models import Contact, Conversation, Inbox, Message, MessageKind, OutboxEntry
+from tests.channels.helpers import fixture_json, messages_of, reply, stored
 from tests.factories import World, build_world
 from tests.standins import Answer, StandIn, standin_server
 
-FIXTURES = Path(__file__).parent / "fixtures" / "telegram"
 TOKEN = "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 SECRET = "kY3t-webhook-secret_2291"
 CHAT = 5012345678
-
-
-def fixture(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text(encoding="utf-8"))
-    return data
 
 
 def bot_api(standin: StandIn) -> Any:
@@ -93,24 +86,13 @@ def post_update(
 
 def receive(db: Database, inbox: Inbox, name: str) -> None:
     """What the webhook route does with an update, without the app (and its own sender)."""
-    body = json.dumps(fixture(name)).encode()
+    body = json.dumps(fixture_json("telegram", f"{name}.json")).encode()
     headers = {"x-telegram-bot-api-secret-token": SECRET}
     request = WebhookRequest("POST", "http://testserver/", "", headers, {}, body)
     adapter = TelegramChannel()
     adapter.verify(request, inbox)
     assert inbox.id is not None
     take_in(db, inbox.id, adapter.parse(request, inbox))
-
-
-def messages_of(session: Session, inbox: Inbox) -> list[Message]:
-    session.expire_all()
-    return list(
-        session.exec(
-            select(Message)
-            .where(Message.inbox_id == inbox.id, Message.kind == "incoming")
-            .order_by(col(Message.id))
-        ).all()
-    )
 
 
 def contact_of(session: Session, message: Message) -> Contact:
@@ -128,9 +110,9 @@ def test_a_text_message_is_stored_for_the_chat_with_the_customers_name_and_langu
     app_client: TestClient, session: Session, telegram: StandIn
 ) -> None:
     inbox = telegram_inbox(session, telegram)
-    response = post_update(app_client, inbox, fixture("text"))
+    response = post_update(app_client, inbox, fixture_json("telegram", "text.json"))
     assert response.status_code == 200, response.text
-    [message] = messages_of(session, inbox)
+    [message] = messages_of(session, inbox, MessageKind.incoming)
     assert message.content == "Hallo! Meine Bestellung 48213 ist immer noch nicht angekommen."
     assert message.external_id == f"{CHAT}:412"
     contact = contact_of(session, message)
@@ -142,8 +124,11 @@ def test_every_message_of_a_chat_lands_in_the_same_conversation(
 ) -> None:
     inbox = telegram_inbox(session, telegram)
     for name in ("start", "text", "photo"):
-        assert post_update(app_client, inbox, fixture(name)).status_code == 200
-    stored = messages_of(session, inbox)
+        assert (
+            post_update(app_client, inbox, fixture_json("telegram", f"{name}.json")).status_code
+            == 200
+        )
+    stored = messages_of(session, inbox, MessageKind.incoming)
     assert stored[0].content == "/start"
     assert len({m.conversation_id for m in stored}) == 1
 
@@ -152,8 +137,8 @@ def test_a_photo_keeps_its_caption_and_a_reference_to_the_largest_size(
     app_client: TestClient, session: Session, telegram: StandIn
 ) -> None:
     inbox = telegram_inbox(session, telegram)
-    post_update(app_client, inbox, fixture("photo"))
-    [message] = messages_of(session, inbox)
+    post_update(app_client, inbox, fixture_json("telegram", "photo.json"))
+    [message] = messages_of(session, inbox, MessageKind.incoming)
     assert message.content == "So sah das Paket aus"
     assert message.attachments == [
         {"kind": "photo", "file_id": "AgACAgIAAxkBAAIBnWc1-large", "width": 1280, "height": 960}
@@ -165,8 +150,8 @@ def test_a_document_without_a_caption_is_named_for_the_agent(
     app_client: TestClient, session: Session, telegram: StandIn
 ) -> None:
     inbox = telegram_inbox(session, telegram)
-    post_update(app_client, inbox, fixture("document"))
-    [message] = messages_of(session, inbox)
+    post_update(app_client, inbox, fixture_json("telegram", "document.json"))
+    [message] = messages_of(session, inbox, MessageKind.incoming)
     assert message.content == "[document: Rechnung-48213.pdf]"
     assert message.attachments == [
         {
@@ -195,8 +180,10 @@ def test_other_kinds_of_message_get_a_readable_text(
     app_client: TestClient, session: Session, telegram: StandIn, name: str, content: str
 ) -> None:
     inbox = telegram_inbox(session, telegram)
-    assert post_update(app_client, inbox, fixture(name)).status_code == 200
-    [message] = messages_of(session, inbox)
+    assert (
+        post_update(app_client, inbox, fixture_json("telegram", f"{name}.json")).status_code == 200
+    )
+    [message] = messages_of(session, inbox, MessageKind.incoming)
     assert message.content == content
 
 
@@ -204,9 +191,12 @@ def test_an_edit_updates_the_stored_message_and_marks_it_edited(
     app_client: TestClient, session: Session, telegram: StandIn
 ) -> None:
     inbox = telegram_inbox(session, telegram)
-    post_update(app_client, inbox, fixture("text"))
-    assert post_update(app_client, inbox, fixture("edited_message")).status_code == 200
-    [message] = messages_of(session, inbox)
+    post_update(app_client, inbox, fixture_json("telegram", "text.json"))
+    assert (
+        post_update(app_client, inbox, fixture_json("telegram", "edited_message.json")).status_code
+        == 200
+    )
+    [message] = messages_of(session, inbox, MessageKind.incoming)
     assert message.content == "Hallo! Meine Bestellung 48231 ist immer noch nicht angekommen."
     assert message.edited
 
@@ -215,13 +205,13 @@ def test_a_repeated_update_changes_nothing(
     app_client: TestClient, session: Session, telegram: StandIn
 ) -> None:
     inbox = telegram_inbox(session, telegram)
-    assert post_update(app_client, inbox, fixture("text")).status_code == 200
-    assert post_update(app_client, inbox, fixture("text")).status_code == 200
+    assert post_update(app_client, inbox, fixture_json("telegram", "text.json")).status_code == 200
+    assert post_update(app_client, inbox, fixture_json("telegram", "text.json")).status_code == 200
     # The same update_id is the same delivery, whatever it carries.
-    again = fixture("sticker")
-    again["update_id"] = fixture("text")["update_id"]
+    again = fixture_json("telegram", "sticker.json")
+    again["update_id"] = fixture_json("telegram", "text.json")["update_id"]
     assert post_update(app_client, inbox, again).status_code == 200
-    assert len(messages_of(session, inbox)) == 1
+    assert len(messages_of(session, inbox, MessageKind.incoming)) == 1
 
 
 @pytest.mark.parametrize("name", ["channel_post", "callback_query", "my_chat_member_blocked"])
@@ -229,8 +219,10 @@ def test_updates_that_are_no_customer_message_are_acknowledged_and_not_stored(
     app_client: TestClient, session: Session, telegram: StandIn, name: str
 ) -> None:
     inbox = telegram_inbox(session, telegram)
-    assert post_update(app_client, inbox, fixture(name)).status_code == 200
-    assert messages_of(session, inbox) == []
+    assert (
+        post_update(app_client, inbox, fixture_json("telegram", f"{name}.json")).status_code == 200
+    )
+    assert messages_of(session, inbox, MessageKind.incoming) == []
 
 
 @pytest.mark.parametrize("secret", [None, "", "kY3t-webhook-secret_2290"])
@@ -238,8 +230,13 @@ def test_an_update_without_the_webhooks_secret_token_is_refused(
     app_client: TestClient, session: Session, telegram: StandIn, secret: str | None
 ) -> None:
     inbox = telegram_inbox(session, telegram)
-    assert post_update(app_client, inbox, fixture("text"), secret=secret).status_code == 401
-    assert messages_of(session, inbox) == []
+    assert (
+        post_update(
+            app_client, inbox, fixture_json("telegram", "text.json"), secret=secret
+        ).status_code
+        == 401
+    )
+    assert messages_of(session, inbox, MessageKind.incoming) == []
 
 
 def test_an_inbox_without_a_secret_token_takes_nothing(
@@ -249,7 +246,10 @@ def test_an_inbox_without_a_secret_token_takes_nothing(
     inbox.config = {**inbox.config, "secret_token": ""}
     session.add(inbox)
     session.commit()
-    assert post_update(app_client, inbox, fixture("text"), secret="").status_code == 401
+    assert (
+        post_update(app_client, inbox, fixture_json("telegram", "text.json"), secret="").status_code
+        == 401
+    )
 
 
 def test_a_body_telegram_would_never_send_is_a_400(
@@ -261,7 +261,7 @@ def test_a_body_telegram_would_never_send_is_a_400(
     for body in (b"not json", b'{"message": {}}', json.dumps(no_chat).encode()):
         response = app_client.post(f"/webhooks/telegram/{inbox.id}", content=body, headers=headers)
         assert response.status_code == 400, body
-    assert messages_of(session, inbox) == []
+    assert messages_of(session, inbox, MessageKind.incoming) == []
 
 
 # -- sending -----------------------------------------------------------------------------
@@ -272,21 +272,6 @@ def customer_chat(session: Session, db: Database, telegram: StandIn) -> tuple[Wo
     inbox = telegram_inbox(session, telegram)
     receive(db, inbox, "text")
     return w, inbox
-
-
-def reply(session: Session, w: World, inbox: Inbox, content: str) -> int:
-    session.expire_all()
-    conversation = session.exec(select(Conversation).where(Conversation.inbox_id == inbox.id)).one()
-    message = do_reply(session=session, conversation=conversation, agent=w.dana, content=content)
-    assert message.id is not None
-    return message.id
-
-
-def stored(db: Database, message_id: int) -> Message:
-    with db.session() as fresh:
-        message = fresh.get(Message, message_id)
-        assert message is not None
-        return message
 
 
 async def test_a_reply_is_sent_to_the_chat_with_sendmessage(

@@ -6,32 +6,34 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
 import httpx
 import pytest
-from sqlmodel import Session, col, select
-from starlette.applications import Starlette
+from sqlmodel import Session, select
 from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from channels import twilio_channel
 from channels.base import OutboundMessage, SendFailed
-from channels.dispatch import deliver, load_outbound
+from channels.dispatch import deliver
 from inbox.accounts import do_create_inbox
 from inbox.conversations import do_reply
 from inbox.db import Database
-from inbox.events import Event
 from inbox.models import Contact, Conversation, Inbox, Message
 from inbox.settings import Settings
 from main import create_app
+from tests.channels.helpers import (
+    add_inbox,
+    all_messages,
+    app_events,
+    fixture_bytes,
+    outbound_reply,
+)
 from tests.factories import World, build_world, customer_writes
 from tests.standins import Answer, StandIn, standin_server
-from web.state import AppState
 
-FIXTURES = Path(__file__).parent / "fixtures" / "twilio"
 SID = "ACae0e1f1c3a2b4d5e6f708192a3b4c5d6"
 TOKEN = "twilio-auth-token"
 OUR_NUMBER = "+14155550100"
@@ -40,28 +42,22 @@ STATUS_URL = "https://help.example.com/webhooks/twilio/1/sms"
 
 
 def fixture(name: str, **changes: str) -> dict[str, str]:
-    text = (FIXTURES / f"{name}.txt").read_text().strip()
+    text = fixture_bytes("twilio", f"{name}.txt").decode().strip()
     return {**dict(parse_qsl(text, keep_blank_values=True)), **changes}
 
 
 def make_inbox(session: Session, world: World, api_base: str = "https://api.twilio.com") -> Inbox:
-    inbox = do_create_inbox(
-        session=session,
-        name="Acme Phone",
-        channel="twilio",
-        config={
-            "account_sid": SID,
-            "auth_token": TOKEN,
-            "phone_number": OUR_NUMBER,
-            "api_base": api_base,
-            "menu": [
-                {"digit": "1", "label": "Billing", "team_id": world.billing.id},
-                {"digit": "2", "label": "Technical support", "team_id": world.support.id},
-            ],
-        },
-    )
-    session.commit()
-    return inbox
+    config = {
+        "account_sid": SID,
+        "auth_token": TOKEN,
+        "phone_number": OUR_NUMBER,
+        "api_base": api_base,
+        "menu": [
+            {"digit": "1", "label": "Billing", "team_id": world.billing.id},
+            {"digit": "2", "label": "Technical support", "team_id": world.support.id},
+        ],
+    }
+    return add_inbox(session, "Acme Phone", "twilio", config)
 
 
 def post(
@@ -79,19 +75,6 @@ def post(
     return client.post(url, data=fields, headers={"x-twilio-signature": signature})
 
 
-def messages(session: Session) -> list[Message]:
-    session.expire_all()
-    return list(session.exec(select(Message).order_by(col(Message.id))).all())
-
-
-def app_events(client: TestClient) -> list[Event]:
-    assert isinstance(client.app, Starlette)
-    handoff: AppState = client.app.state.handoff
-    seen: list[Event] = []
-    handoff.db.bus.add_enricher(seen.append)
-    return seen
-
-
 # -- SMS in ----------------------------------------------------------------------------------
 
 
@@ -103,7 +86,7 @@ def test_an_sms_is_stored_as_the_customers_text_and_answered_with_empty_twiml(
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/xml")
     assert response.text.endswith("<Response />")
-    [message] = messages(session)
+    [message] = all_messages(session)
     assert message.content == "Hi, my invoice shows the wrong amount & VAT. <b>help</b>"
     assert message.external_id == "SM1f0e8ae6ade43cb3c0ce4525424e404f"
     assert message.inbox_id == inbox.id and message.kind == "incoming"
@@ -116,7 +99,7 @@ def test_an_sms_is_stored_as_the_customers_text_and_answered_with_empty_twiml(
 def test_an_mms_keeps_its_media_as_references(app_client: TestClient, session: Session) -> None:
     inbox = make_inbox(session, build_world(session))
     assert post(app_client, inbox, "sms", fixture("mms")).status_code == 200
-    [message] = messages(session)
+    [message] = all_messages(session)
     assert message.content == ""
     assert [(a["kind"], a["content_type"]) for a in message.attachments] == [
         ("media", "image/jpeg"),
@@ -131,7 +114,7 @@ def test_a_repeated_sms_is_stored_once(app_client: TestClient, session: Session)
     first = post(app_client, inbox, "sms", fixture("sms"))
     again = post(app_client, inbox, "sms", fixture("sms"))
     assert first.status_code == again.status_code == 200
-    assert len(messages(session)) == 1
+    assert len(all_messages(session)) == 1
     created = [e for e in seen if e.type == "message.created"]
     assert len(created) == 1
 
@@ -156,7 +139,7 @@ def test_a_forged_signature_is_refused_and_nothing_is_stored(
     assert tampered.status_code == 401
     unsigned = app_client.post(url, data=fields)
     assert unsigned.status_code == 401
-    assert messages(session) == []
+    assert all_messages(session) == []
 
 
 def test_a_webhook_signed_with_a_shared_key_is_accepted_with_that_keys_secret(
@@ -177,7 +160,7 @@ def test_a_webhook_signed_with_a_shared_key_is_accepted_with_that_keys_secret(
     unknown = {**headers, twilio_channel.SIGNATURE_SETTINGS: "key=other,algorithm=HMAC_SHA256"}
     refused = app_client.post(url, data={**fields, "MessageSid": "SMx"}, headers=unknown)
     assert refused.status_code == 401
-    assert len(messages(session)) == 1
+    assert len(all_messages(session)) == 1
 
 
 def test_a_body_twilio_would_not_send_is_400(app_client: TestClient, session: Session) -> None:
@@ -190,7 +173,7 @@ def test_a_body_twilio_would_not_send_is_400(app_client: TestClient, session: Se
     assert post(app_client, inbox, "fax", fixture("sms")).status_code == 400
     assert post(app_client, inbox, "", fixture("sms")).status_code == 400
     assert app_client.get(f"/webhooks/twilio/{inbox.id}/sms").status_code == 405
-    assert messages(session) == []
+    assert all_messages(session) == []
 
 
 def test_a_status_twilio_reports_that_says_nothing_new_is_ignored(
@@ -199,7 +182,7 @@ def test_a_status_twilio_reports_that_says_nothing_new_is_ignored(
     inbox = make_inbox(session, build_world(session))
     response = post(app_client, inbox, "sms", fixture("status_queued"))
     assert response.status_code == 200
-    assert messages(session) == []
+    assert all_messages(session) == []
 
 
 # -- voice -----------------------------------------------------------------------------------
@@ -222,7 +205,7 @@ def test_a_call_hears_the_menu_twice_then_goodbye_and_nothing_is_stored(
     assert response.text.endswith(
         "<Say>We did not receive a choice. Goodbye.</Say><Hangup /></Response>"
     )
-    assert messages(session) == []
+    assert all_messages(session) == []
 
 
 def test_pressing_a_menu_digit_books_a_callback_for_that_team_once(
@@ -238,7 +221,7 @@ def test_pressing_a_menu_digit_books_a_callback_for_that_team_once(
     again = post(app_client, inbox, "voice/menu", fixture("voice_menu"))
     assert again.status_code == 200
     callbacks = [
-        m for m in messages(session) if m.external_id == f"{fixture('voice')['CallSid']}:menu"
+        m for m in all_messages(session) if m.external_id == f"{fixture('voice')['CallSid']}:menu"
     ]
     assert len(callbacks) == 1
     assert callbacks[0].content == f"Callback requested: Billing (pressed 1) from {CALLER}"
@@ -257,7 +240,7 @@ def test_an_unknown_digit_replays_the_menu_and_stores_nothing(
     assert response.status_code == 200
     assert "<Say>Sorry, 7 is not one of the options. Press 1 for Billing." in response.text
     assert "Thank you for calling" not in response.text
-    assert messages(session) == []
+    assert all_messages(session) == []
 
 
 def test_a_hidden_number_cannot_book_a_callback(app_client: TestClient, session: Session) -> None:
@@ -265,7 +248,7 @@ def test_a_hidden_number_cannot_book_a_callback(app_client: TestClient, session:
     response = post(app_client, inbox, "voice/menu", fixture("voice_menu_withheld"))
     assert response.status_code == 200
     assert "your number is hidden" in response.text
-    assert messages(session) == []
+    assert all_messages(session) == []
 
 
 def test_an_inbox_without_a_menu_still_offers_a_callback(
@@ -281,7 +264,7 @@ def test_an_inbox_without_a_menu_still_offers_a_callback(
     menu = post(app_client, inbox, "voice", fixture("voice"))
     assert "Press 1 for a callback." in menu.text
     assert post(app_client, inbox, "voice/menu", fixture("voice_menu")).status_code == 200
-    [message] = messages(session)
+    [message] = all_messages(session)
     assert message.content.startswith("Callback requested: a callback (pressed 1)")
 
 
@@ -315,12 +298,7 @@ def twilio_api(messages_sent: list[dict[str, list[str]]]) -> Any:
 def outbound_to(session: Session, db: Database, api: StandIn, content: str) -> OutboundMessage:
     world = build_world(session)
     inbox = make_inbox(session, world, api.url)
-    conversation = customer_writes(session, inbox, "Hi", who=CALLER).conversation
-    reply = do_reply(session=session, conversation=conversation, agent=world.bob, content=content)
-    assert reply.id is not None
-    outbound = load_outbound(db, reply.id)
-    assert outbound is not None
-    return outbound
+    return outbound_reply(session, db, inbox, CALLER, world.bob, content)
 
 
 async def test_a_reply_is_sent_as_twilio_expects_and_receipts_move_it_on(

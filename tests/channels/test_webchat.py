@@ -16,17 +16,13 @@ from inbox.conversations import do_reply
 from inbox.models import Agent, Conversation, Message, MessageKind
 from inbox.notes import do_add_note
 from inbox.settings import Settings
+from tests.channels.helpers import widget_token
 from tests.conftest import csrf_headers, login
-from tests.factories import World, build_world, customer_writes
+from tests.factories import build_world, customer_writes
 from web.state import AppState
 
 ORIGIN = {"origin": "http://testserver"}
 TOO_FAST = "You're sending messages too fast. Please wait a moment."
-
-
-def token_of(world: World) -> str:
-    assert world.webchat.widget_token is not None
-    return world.webchat.widget_token
 
 
 def start_chat(client: TestClient, token: str, **fields: Any) -> Any:
@@ -59,7 +55,7 @@ def test_loader_script_is_served_for_a_known_token_only(
     app_client: TestClient, session: Session
 ) -> None:
     w = build_world(session)
-    response = app_client.get(f"/widget/{token_of(w)}.js")
+    response = app_client.get(f"/widget/{widget_token(w)}.js")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/javascript")
     assert "max-age" in response.headers["cache-control"]
@@ -77,7 +73,7 @@ def test_frame_shows_the_greeting_and_the_departments_in_the_visitors_language(
     w.webchat.config = {**w.webchat.config, "greeting": "Hi! How can we help today?"}
     session.add(w.webchat)
     session.commit()
-    english = app_client.get(f"/widget/{token_of(w)}/frame", headers={"accept-language": "en"})
+    english = app_client.get(f"/widget/{widget_token(w)}/frame", headers={"accept-language": "en"})
     assert english.status_code == 200
     assert '<html lang="en" dir="ltr">' in english.text
     assert "Hi! How can we help today?" in english.text
@@ -85,7 +81,7 @@ def test_frame_shows_the_greeting_and_the_departments_in_the_visitors_language(
     assert "Support L1" in english.text and "Billing" in english.text
     assert "frame-ancestors *" in english.headers["content-security-policy"]
     assert "<script>" not in english.text, "no inline script: the CSP would block it"
-    arabic = app_client.get(f"/widget/{token_of(w)}/frame", headers={"accept-language": "ar"})
+    arabic = app_client.get(f"/widget/{widget_token(w)}/frame", headers={"accept-language": "ar"})
     assert 'dir="rtl"' in arabic.text
     assert app_client.get("/widget/nope/frame").status_code == 404
 
@@ -103,7 +99,7 @@ def test_starting_a_chat_with_a_department_routes_it_to_that_team(
     app_client: TestClient, session: Session
 ) -> None:
     w = build_world(session)
-    got = start_chat(app_client, token_of(w), department=w.billing.id)
+    got = start_chat(app_client, widget_token(w), department=w.billing.id)
     assert got["visitor_token"]
     assert [(m["kind"], m["content"], m["author"]) for m in got["messages"]] == [
         ("incoming", "Where is my order?", "You")
@@ -119,7 +115,7 @@ def test_a_department_the_widget_does_not_offer_is_refused(
     other = do_create_inbox(session=session, name="Other", channel="webchat", config={})
     session.commit()
     response = app_client.post(
-        f"/widget/{token_of(w)}/conversations",
+        f"/widget/{widget_token(w)}/conversations",
         json={"name": "Lena", "email": "lena@example.org", "content": "Hi", "department": 999},
     )
     assert response.status_code == 422
@@ -135,7 +131,7 @@ def test_a_department_the_widget_does_not_offer_is_refused(
 
 def test_pre_chat_form_is_checked(app_client: TestClient, session: Session) -> None:
     w = build_world(session)
-    url = f"/widget/{token_of(w)}/conversations"
+    url = f"/widget/{widget_token(w)}/conversations"
     no_email = app_client.post(url, data={"name": "Lena", "email": "nope", "content": "Hi"})
     assert no_email.status_code == 422 and no_email.json()["detail"] == {"field": "email"}
     assert no_email.json()["error"] == "Please enter a valid email address."
@@ -149,8 +145,8 @@ def test_visitor_token_joins_the_same_conversation_and_nothing_else(
     w = build_world(session)
     other = do_create_inbox(session=session, name="Other site", channel="webchat", config={})
     session.commit()
-    visitor = start_chat(app_client, token_of(w))["visitor_token"]
-    url = f"/widget/{token_of(w)}/messages"
+    visitor = start_chat(app_client, widget_token(w))["visitor_token"]
+    url = f"/widget/{widget_token(w)}/messages"
     sent = app_client.post(url, json={"content": "Order #1234"}, headers=visitor_headers(visitor))
     assert sent.status_code == 201
     assert sent.json()["message"]["content"] == "Order #1234"
@@ -176,13 +172,15 @@ def test_visitor_token_joins_the_same_conversation_and_nothing_else(
 
 def test_customer_never_sees_notes_or_activity(app_client: TestClient, session: Session) -> None:
     w = build_world(session)
-    visitor = start_chat(app_client, token_of(w), department=w.support.id)["visitor_token"]
+    visitor = start_chat(app_client, widget_token(w), department=w.support.id)["visitor_token"]
     conversation = the_conversation(session)
     do_add_note(session=session, conversation=conversation, agent=w.dana, content="VIP, careful")
     do_reply(session=session, conversation=conversation, agent=w.dana, content="Looking into it")
     kinds = {m.kind for m in session.exec(select(Message)).all()}
     assert {MessageKind.note, MessageKind.activity} <= kinds, "the agent side has both"
-    response = app_client.get(f"/widget/{token_of(w)}/messages", headers=visitor_headers(visitor))
+    response = app_client.get(
+        f"/widget/{widget_token(w)}/messages", headers=visitor_headers(visitor)
+    )
     thread = response.json()["messages"]
     assert [(m["kind"], m["author"], m["content"]) for m in thread] == [
         ("incoming", "You", "Where is my order?"),
@@ -199,10 +197,10 @@ def test_a_visitor_who_types_someone_elses_email_sees_only_their_own_chat(
     w = build_world(session)
     earlier = customer_writes(session, w.webchat, "My card was charged twice", who="cust-1")
     do_reply(session=session, conversation=earlier.conversation, agent=w.bob, content="Refunded")
-    got = start_chat(app_client, token_of(w), email="cust-1@example.org", content="Hello")
+    got = start_chat(app_client, widget_token(w), email="cust-1@example.org", content="Hello")
     assert [m["content"] for m in got["messages"]] == ["Hello"]
     thread = app_client.get(
-        f"/widget/{token_of(w)}/messages", headers=visitor_headers(got["visitor_token"])
+        f"/widget/{widget_token(w)}/messages", headers=visitor_headers(got["visitor_token"])
     ).text
     assert "charged twice" not in thread and "Refunded" not in thread
 
@@ -211,10 +209,10 @@ def test_widget_socket_gets_the_reply_but_never_a_note_or_agent_events(
     app_client: TestClient, session: Session
 ) -> None:
     w = build_world(session)
-    visitor = start_chat(app_client, token_of(w), department=w.support.id)["visitor_token"]
+    visitor = start_chat(app_client, widget_token(w), department=w.support.id)["visitor_token"]
     conversation = the_conversation(session)
     login(app_client, "dana@example.com")
-    widget_url = f"/widget/ws?token={token_of(w)}&visitor={visitor}"
+    widget_url = f"/widget/ws?token={widget_token(w)}&visitor={visitor}"
     with (
         app_client.websocket_connect(widget_url, headers=ORIGIN) as widget,
         app_client.websocket_connect("/ws", headers=ORIGIN) as agent,
@@ -253,8 +251,8 @@ def test_widget_socket_replays_what_it_missed_after_a_reconnect(
     app_client: TestClient, session: Session
 ) -> None:
     w = build_world(session)
-    visitor = start_chat(app_client, token_of(w))["visitor_token"]
-    url = f"/widget/ws?token={token_of(w)}&visitor={visitor}"
+    visitor = start_chat(app_client, widget_token(w))["visitor_token"]
+    url = f"/widget/ws?token={widget_token(w)}&visitor={visitor}"
     with app_client.websocket_connect(url, headers=ORIGIN) as widget:
         since = widget.receive_json()["seq"]
     assert isinstance(app_client.app, Starlette)
@@ -277,11 +275,11 @@ def test_widget_socket_refuses_bad_tokens_and_foreign_origins(
     app_client: TestClient, session: Session
 ) -> None:
     w = build_world(session)
-    visitor = start_chat(app_client, token_of(w))["visitor_token"]
+    visitor = start_chat(app_client, widget_token(w))["visitor_token"]
     refused = [
-        (f"/widget/ws?token={token_of(w)}&visitor=forged", ORIGIN),
+        (f"/widget/ws?token={widget_token(w)}&visitor=forged", ORIGIN),
         (f"/widget/ws?token=unknown&visitor={visitor}", ORIGIN),
-        (f"/widget/ws?token={token_of(w)}&visitor={visitor}", {"origin": "https://evil.test"}),
+        (f"/widget/ws?token={widget_token(w)}&visitor={visitor}", {"origin": "https://evil.test"}),
     ]
     for url, headers in refused:
         with (
@@ -296,9 +294,9 @@ def test_a_flood_is_stopped_with_a_clear_message_and_nothing_stored(
     app_client: TestClient, session: Session, settings: Settings
 ) -> None:
     w = build_world(session)
-    visitor = start_chat(app_client, token_of(w))["visitor_token"]
+    visitor = start_chat(app_client, widget_token(w))["visitor_token"]
     allowed = int(settings.widget_rate_limit.split("/")[0])
-    url = f"/widget/{token_of(w)}/messages"
+    url = f"/widget/{widget_token(w)}/messages"
     for i in range(allowed):
         sent = app_client.post(url, json={"content": f"msg {i}"}, headers=visitor_headers(visitor))
         assert sent.status_code == 201
@@ -314,8 +312,8 @@ def test_long_messages_and_large_bodies_are_refused(
     app_client: TestClient, session: Session
 ) -> None:
     w = build_world(session)
-    visitor = start_chat(app_client, token_of(w))["visitor_token"]
-    url = f"/widget/{token_of(w)}/messages"
+    visitor = start_chat(app_client, widget_token(w))["visitor_token"]
+    url = f"/widget/{widget_token(w)}/messages"
     long = app_client.post(url, json={"content": "x" * 5_001}, headers=visitor_headers(visitor))
     assert long.status_code == 422 and long.json()["detail"] == {"field": "content"}
     huge = app_client.post(url, json={"content": "x" * 70_000}, headers=visitor_headers(visitor))
@@ -327,7 +325,7 @@ def test_a_script_tag_from_the_widget_is_shown_escaped_to_agents(
     app_client: TestClient, session: Session
 ) -> None:
     w = build_world(session)
-    start_chat(app_client, token_of(w), content="<script>alert('hi')</script> help")
+    start_chat(app_client, widget_token(w), content="<script>alert('hi')</script> help")
     conversation = the_conversation(session)
     login(app_client, "admin@example.com")
     page = app_client.get(f"/conversations/{conversation.id}")

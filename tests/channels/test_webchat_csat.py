@@ -7,40 +7,27 @@ from typing import Any
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 from sqlmodel import Session, col, select
-from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from channels.webchat.visitor import SALT
 from inbox.conversations import do_set_status
-from inbox.db import Database
 from inbox.models import Agent, Conversation, CsatResponse
+from tests.channels.helpers import app_db, widget_token
 from tests.factories import World, build_world
 from tests.web.test_languages import compiled_catalogs  # noqa: F401  (a fixture)
-from web.state import AppState
 
 ORIGIN = {"origin": "http://testserver"}
 pytestmark = pytest.mark.usefixtures("compiled_catalogs")
 
 
-def token_of(world: World) -> str:
-    assert world.webchat.widget_token is not None
-    return world.webchat.widget_token
-
-
 def start_chat(client: TestClient, world: World, **headers: str) -> str:
     body = {"name": "Lena Park", "email": "lena@example.org", "content": "Where is my order?"}
-    response = client.post(f"/widget/{token_of(world)}/conversations", json=body, headers=headers)
+    response = client.post(
+        f"/widget/{widget_token(world)}/conversations", json=body, headers=headers
+    )
     assert response.status_code == 201, response.text
     visitor: str = response.json()["visitor_token"]
     return visitor
-
-
-def app_db(client: TestClient) -> Database:
-    """The app's own database handle: changes made through it reach the app's bus, so the
-    widget's websocket hears of them."""
-    assert isinstance(client.app, Starlette)
-    handoff: AppState = client.app.state.handoff
-    return handoff.db
 
 
 def resolve_latest(client: TestClient, world: World, status: str = "resolved") -> None:
@@ -55,7 +42,7 @@ def resolve_latest(client: TestClient, world: World, status: str = "resolved") -
 
 def thread(client: TestClient, world: World, visitor: str) -> Any:
     response = client.get(
-        f"/widget/{token_of(world)}/messages", headers={"x-visitor-token": visitor}
+        f"/widget/{widget_token(world)}/messages", headers={"x-visitor-token": visitor}
     )
     assert response.status_code == 200, response.text
     return response.json()
@@ -63,7 +50,7 @@ def thread(client: TestClient, world: World, visitor: str) -> Any:
 
 def rate(client: TestClient, world: World, visitor: str, **body: object) -> Any:
     return client.post(
-        f"/widget/{token_of(world)}/csat", json=body, headers={"x-visitor-token": visitor}
+        f"/widget/{widget_token(world)}/csat", json=body, headers={"x-visitor-token": visitor}
     )
 
 
@@ -86,7 +73,7 @@ def test_after_a_resolution_the_widget_offers_the_rating(
     assert f"/csat/{surveys(session)[0].token}" in question["content"]
     assert seen["csat"] == {"rating": None, "comment": "", "open": True}
     # The frame carries the row, its labels translated like the rest.
-    frame = app_client.get(f"/widget/{token_of(w)}/frame").text
+    frame = app_client.get(f"/widget/{widget_token(w)}/frame").text
     assert 'id="csat"' in frame and frame.count('class="star"') == 5
     assert 'aria-label="5: Excellent"' in frame
 
@@ -96,7 +83,7 @@ def test_the_question_arrives_live_over_the_widgets_socket(
 ) -> None:
     w = build_world(session)
     visitor = start_chat(app_client, w, **{"accept-language": "ru"})
-    url = f"/widget/ws?token={token_of(w)}&visitor={visitor}"
+    url = f"/widget/ws?token={widget_token(w)}&visitor={visitor}"
     with app_client.websocket_connect(url, headers=ORIGIN) as widget:
         assert widget.receive_json()["type"] == "hello"
         resolve_latest(app_client, w)
@@ -146,7 +133,9 @@ def test_the_widget_refuses_in_the_visitors_language(
     refused = rate(app_client, w, visitor, rating=9)
     assert refused.status_code == 422
     assert refused.json()["error"] == "Пожалуйста, выберите оценку от 1 до 5."
-    frame = app_client.get(f"/widget/{token_of(w)}/frame", headers={"accept-language": "ru"}).text
+    frame = app_client.get(
+        f"/widget/{widget_token(w)}/frame", headers={"accept-language": "ru"}
+    ).text
     assert "Как мы справились?" in frame
 
 
@@ -178,7 +167,7 @@ def test_once_the_customer_writes_again_there_is_nothing_to_rate(
     visitor = start_chat(app_client, w)
     resolve_latest(app_client, w)
     again = app_client.post(
-        f"/widget/{token_of(w)}/messages",
+        f"/widget/{widget_token(w)}/messages",
         json={"content": "Actually, one more thing"},
         headers={"x-visitor-token": visitor},
     )

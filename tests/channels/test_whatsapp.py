@@ -5,27 +5,34 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from channels.base import SendFailed, WebhookRequest
-from channels.dispatch import deliver, load_outbound
+from channels.dispatch import deliver
 from channels.intake import take_in
 from channels.whatsapp import WhatsAppChannel
-from inbox.accounts import do_create_inbox
-from inbox.conversations import do_reply
 from inbox.db import Database
 from inbox.events import Event
-from inbox.models import Contact, Conversation, Inbox, Message, MessageKind
+from inbox.models import Contact, Inbox, Message
+from tests.channels.helpers import (
+    add_inbox_id,
+    app_db,
+    fixture_bytes,
+    graph_error,
+    incoming_of,
+    only,
+    parse_delivery,
+    reply_to_parsed,
+    send_once,
+)
 from tests.factories import build_world
 from tests.standins import Answer, StandIn, standin_server
 
-FIXTURES = Path(__file__).parent / "fixtures" / "whatsapp"
 APP_SECRET = "8f3a1c0e5b7d2a9f4e6c1b3d5a7f9e0c"
 VERIFY_TOKEN = "handoff-verify-4711"
 ACCESS_TOKEN = "EAAJB9xZCZBq0sBO-test-token"
@@ -43,27 +50,12 @@ def config(**extra: Any) -> dict[str, Any]:
     }
 
 
-def payload(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
-
-
 def signature(body: bytes, secret: str = APP_SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def new_inbox(db: Database, **extra: Any) -> int:
-    with db.session() as session:
-        inbox = do_create_inbox(
-            session=session, name="WhatsApp", channel="whatsapp", config=config(**extra)
-        )
-        session.commit()
-        assert inbox.id is not None
-        return inbox.id
-
-
-def app_db(client: TestClient) -> Database:
-    db: Database = client.app.state.handoff.db  # type: ignore[attr-defined]
-    return db
+    return add_inbox_id(db, "WhatsApp", "whatsapp", config(**extra))
 
 
 def post(client: TestClient, inbox_id: int, body: bytes, sig: str | bytes | None = None) -> Any:
@@ -79,29 +71,12 @@ def post(client: TestClient, inbox_id: int, body: bytes, sig: str | bytes | None
     )
 
 
-def messages_of(db: Database, inbox_id: int) -> list[Message]:
-    with db.session() as session:
-        rows = session.exec(
-            select(Message)
-            .where(Message.inbox_id == inbox_id, Message.kind == MessageKind.incoming)
-            .order_by(col(Message.id))
-        ).all()
-        for row in rows:
-            session.expunge(row)
-        return list(rows)
-
-
 def received(client: TestClient, name: str) -> list[Message]:
     """POST one fixture to a new inbox; what it stored."""
     inbox_id = new_inbox(app_db(client))
-    response = post(client, inbox_id, payload(name))
+    response = post(client, inbox_id, fixture_bytes("whatsapp", name))
     assert response.status_code == 200, response.text
-    return messages_of(app_db(client), inbox_id)
-
-
-def only(messages: list[Message]) -> Message:
-    assert len(messages) == 1, [m.content for m in messages]
-    return messages[0]
+    return incoming_of(app_db(client), inbox_id)
 
 
 # --- the subscription handshake ---------------------------------------------------------
@@ -138,8 +113,8 @@ def test_the_handshake_with_a_wrong_verify_token_is_403(app_client: TestClient) 
 def test_a_text_message_lands_with_the_customers_name_and_number(app_client: TestClient) -> None:
     db = app_db(app_client)
     inbox_id = new_inbox(db)
-    assert post(app_client, inbox_id, payload("text.json")).json() == {"ok": True}
-    message = only(messages_of(db, inbox_id))
+    assert post(app_client, inbox_id, fixture_bytes("whatsapp", "text.json")).json() == {"ok": True}
+    message = only(incoming_of(db, inbox_id))
     assert message.content == "Does it come in another color?"
     assert message.external_id == "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA="
     with db.session() as session:
@@ -243,7 +218,7 @@ def test_several_entries_store_this_numbers_messages_only(app_client: TestClient
 def test_a_forged_signature_is_401_and_stores_nothing(app_client: TestClient) -> None:
     db = app_db(app_client)
     inbox_id = new_inbox(db)
-    body = payload("text.json")
+    body = fixture_bytes("whatsapp", "text.json")
     assert (
         post(app_client, inbox_id, body, sig=signature(body, "not-the-secret")).status_code == 401
     )
@@ -253,7 +228,7 @@ def test_a_forged_signature_is_401_and_stores_nothing(app_client: TestClient) ->
     )
     tampered = body.replace(b"another color", b"a refund now")
     assert post(app_client, inbox_id, tampered, sig=signature(body)).status_code == 401
-    assert messages_of(db, inbox_id) == []
+    assert incoming_of(db, inbox_id) == []
 
 
 def test_a_malformed_body_is_400_and_stores_nothing(app_client: TestClient) -> None:
@@ -261,10 +236,10 @@ def test_a_malformed_body_is_400_and_stores_nothing(app_client: TestClient) -> N
     inbox_id = new_inbox(db)
     assert post(app_client, inbox_id, b"{not json").status_code == 400
     assert post(app_client, inbox_id, b'{"object": "whatsapp_business_account"}').status_code == 400
-    broken = json.loads(payload("text.json"))
+    broken = json.loads(fixture_bytes("whatsapp", "text.json"))
     del broken["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
     assert post(app_client, inbox_id, json.dumps(broken).encode()).status_code == 400
-    assert messages_of(db, inbox_id) == []
+    assert incoming_of(db, inbox_id) == []
 
 
 def test_an_unhandled_field_is_200_and_stores_nothing(app_client: TestClient) -> None:
@@ -275,8 +250,8 @@ def test_a_replayed_delivery_stores_one_message(app_client: TestClient) -> None:
     db = app_db(app_client)
     inbox_id = new_inbox(db)
     for _ in range(2):
-        assert post(app_client, inbox_id, payload("text.json")).status_code == 200
-    assert len(messages_of(db, inbox_id)) == 1
+        assert post(app_client, inbox_id, fixture_bytes("whatsapp", "text.json")).status_code == 200
+    assert len(incoming_of(db, inbox_id)) == 1
 
 
 def test_a_replayed_delivery_publishes_one_message_created(
@@ -286,11 +261,13 @@ def test_a_replayed_delivery_publishes_one_message_created(
     with db.session() as session:
         inbox = session.get_one(Inbox, inbox_id)
         session.expunge(inbox)
-    request = WebhookRequest("POST", "https://example.com", "", {}, {}, payload("text.json"))
+    request = WebhookRequest(
+        "POST", "https://example.com", "", {}, {}, fixture_bytes("whatsapp", "text.json")
+    )
     for _ in range(2):
         take_in(db, inbox_id, WhatsAppChannel().parse(request, inbox))
     assert [e.type for e in events if e.type == "message.created"] == ["message.created"]
-    assert len(messages_of(db, inbox_id)) == 1
+    assert len(incoming_of(db, inbox_id)) == 1
 
 
 # --- sending --------------------------------------------------------------------------------
@@ -328,45 +305,13 @@ def graph_checks(standin: StandIn, answer: Answer | None = None) -> None:
     standin.check = check
 
 
-def graph_error(message: str, code: int, **extra: Any) -> bytes:
-    return json.dumps(
-        {
-            "error": {
-                "message": message,
-                "type": "OAuthException",
-                "code": code,
-                "fbtrace_id": "AbCdEfGh123",
-                **extra,
-            }
-        }
-    ).encode()
-
-
 def reply_waiting(session: Session, db: Database, standin: StandIn, content: str = "Hi") -> int:
     """A customer wrote in over WhatsApp; an agent's reply waits in the outbox."""
     w = build_world(session)
     inbox_id = new_inbox(db, api_base=standin.url + "/v21.0")
-    with db.session() as s:
-        inbox = s.get_one(Inbox, inbox_id)
-        s.expunge(inbox)
-    request = WebhookRequest("POST", "https://example.com", "", {}, {}, payload("text.json"))
-    conversation_id = (
-        take_in(db, inbox_id, WhatsAppChannel().parse(request, inbox)).received[0].conversation.id
-    )
-    session.expire_all()
-    conversation = session.get_one(Conversation, conversation_id)
-    reply = do_reply(session=session, conversation=conversation, agent=w.dana, content=content)
-    assert reply.id is not None
-    return reply.id
-
-
-async def send_once(db: Database, message_id: int, timeout: float = 10.0) -> str | None:
-    outbound = load_outbound(db, message_id)
-    assert outbound is not None
-    adapter = WhatsAppChannel()
-    adapter.timeout = timeout
-    async with httpx.AsyncClient() as http:
-        return await adapter.send(outbound, http)
+    body = fixture_bytes("whatsapp", "text.json")
+    parsed = parse_delivery(db, WhatsAppChannel(), inbox_id, body)
+    return reply_to_parsed(session, db, inbox_id, parsed, w.dana, content)
 
 
 async def test_a_reply_reaches_graph_and_ends_sent_with_its_wamid(
@@ -393,10 +338,16 @@ async def test_statuses_move_the_reply_forward_only(
         async with httpx.AsyncClient() as http:
             await deliver(db, http, reply_id)
     inbox_id = new_inbox_of(db, reply_id)
-    assert post(app_client, inbox_id, payload("status_delivered.json")).status_code == 200
+    assert (
+        post(app_client, inbox_id, fixture_bytes("whatsapp", "status_delivered.json")).status_code
+        == 200
+    )
     with db.session() as fresh:
         assert fresh.get_one(Message, reply_id).delivery == "delivered"
-    assert post(app_client, inbox_id, payload("status_failed.json")).status_code == 200
+    assert (
+        post(app_client, inbox_id, fixture_bytes("whatsapp", "status_failed.json")).status_code
+        == 200
+    )
     with db.session() as fresh:
         # Forward only: "failed" after "delivered" changes nothing (inbox/delivery.py).
         assert fresh.get_one(Message, reply_id).delivery == "delivered"
@@ -412,7 +363,10 @@ async def test_a_failed_status_marks_a_sent_reply_failed_with_the_reason(
         async with httpx.AsyncClient() as http:
             await deliver(db, http, reply_id)
     inbox_id = new_inbox_of(db, reply_id)
-    assert post(app_client, inbox_id, payload("status_failed.json")).status_code == 200
+    assert (
+        post(app_client, inbox_id, fixture_bytes("whatsapp", "status_failed.json")).status_code
+        == 200
+    )
     with db.session() as fresh:
         stored = fresh.get_one(Message, reply_id)
     assert stored.delivery == "failed"
@@ -431,7 +385,7 @@ async def test_a_5xx_is_a_transient_failure(session: Session, db: Database) -> N
         graph_checks(graph, (500, graph_error("An unknown error occurred", 1, is_transient=True)))
         reply_id = reply_waiting(session, db, graph)
         with pytest.raises(SendFailed) as failed:
-            await send_once(db, reply_id)
+            await send_once(WhatsAppChannel(), db, reply_id)
     assert not failed.value.permanent
     assert "An unknown error occurred (code 1)" in str(failed.value)
 
@@ -446,7 +400,7 @@ async def test_a_400_is_permanent_and_keeps_graphs_message(session: Session, db:
         graph_checks(graph, (400, answer))
         reply_id = reply_waiting(session, db, graph)
         with pytest.raises(SendFailed) as failed:
-            await send_once(db, reply_id)
+            await send_once(WhatsAppChannel(), db, reply_id)
     assert failed.value.permanent
     assert str(failed.value) == (
         "WhatsApp answered 400: (#131030) Recipient phone number not in allowed list "
@@ -461,7 +415,7 @@ async def test_outside_the_24_hour_window_is_permanent_and_says_why(
         graph_checks(graph, (400, graph_error("(#131047) Re-engagement message", 131047)))
         reply_id = reply_waiting(session, db, graph)
         with pytest.raises(SendFailed) as failed:
-            await send_once(db, reply_id)
+            await send_once(WhatsAppChannel(), db, reply_id)
     assert failed.value.permanent
     assert "more than 24 hours ago" in str(failed.value)
 
@@ -474,7 +428,7 @@ async def test_a_429_with_retry_after_is_transient_and_says_when(
         graph_checks(graph, (429, too_many, {"retry-after": "7"}))
         reply_id = reply_waiting(session, db, graph)
         with pytest.raises(SendFailed) as failed:
-            await send_once(db, reply_id)
+            await send_once(WhatsAppChannel(), db, reply_id)
     assert not failed.value.permanent and failed.value.retry_after == 7.0
 
 
@@ -483,7 +437,7 @@ async def test_a_rate_limit_code_in_a_400_is_transient(session: Session, db: Dat
         graph_checks(graph, (400, graph_error("(#131056) Pair rate limit hit", 131056)))
         reply_id = reply_waiting(session, db, graph)
         with pytest.raises(SendFailed) as failed:
-            await send_once(db, reply_id)
+            await send_once(WhatsAppChannel(), db, reply_id)
     assert not failed.value.permanent
 
 
@@ -493,7 +447,7 @@ async def test_a_graph_that_does_not_answer_times_out(session: Session, db: Data
         reply_id = reply_waiting(session, db, graph)
         graph.delay = 0.5
         with pytest.raises(httpx.TimeoutException):
-            await send_once(db, reply_id, timeout=0.1)
+            await send_once(WhatsAppChannel(), db, reply_id, timeout=0.1)
         graph.delay = 0
 
 
@@ -502,7 +456,7 @@ async def test_a_long_reply_goes_out_in_parts_in_order(session: Session, db: Dat
         graph_checks(graph)
         text = ("word " * 1000).strip() + " END"
         reply_id = reply_waiting(session, db, graph, text)
-        assert await send_once(db, reply_id) == SENT_WAMID
+        assert await send_once(WhatsAppChannel(), db, reply_id) == SENT_WAMID
         bodies = [r.json()["text"]["body"] for r in graph.received]
     assert len(bodies) == 2 and all(len(b) <= 4096 for b in bodies)
     assert " ".join(bodies) == text

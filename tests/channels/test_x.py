@@ -8,38 +8,35 @@ import hashlib
 import hmac
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import Session, col, select
-from starlette.applications import Starlette
+from sqlmodel import Session
 from starlette.testclient import TestClient
 
 from channels import x
 from channels.base import OutboundMessage, SendFailed
-from channels.dispatch import deliver, load_outbound
-from inbox.accounts import do_create_inbox
+from channels.dispatch import deliver
 from inbox.conversations import do_reply
 from inbox.db import Database
-from inbox.events import Event
 from inbox.models import Contact, Conversation, Inbox, Message
 from inbox.settings import Settings
 from main import create_app
-from tests.factories import World, build_world, customer_writes
+from tests.channels.helpers import (
+    add_inbox,
+    all_messages,
+    app_events,
+    fixture_bytes,
+    outbound_reply,
+)
+from tests.factories import build_world, customer_writes
 from tests.standins import Answer, StandIn, standin_server
-from web.state import AppState
 
-FIXTURES = Path(__file__).parent / "fixtures" / "x"
 SECRET = "x-consumer-secret"
 TOKEN = "x-user-access-token"
 US = "1458284524761075714"
 JORDAN = "3001969357"
-
-
-def fixture(name: str) -> bytes:
-    return (FIXTURES / f"{name}.json").read_bytes()
 
 
 def x_signature(body: bytes, secret: str = SECRET) -> str:
@@ -49,19 +46,13 @@ def x_signature(body: bytes, secret: str = SECRET) -> str:
 
 
 def make_inbox(session: Session, api_base: str = "https://api.twitter.com") -> Inbox:
-    inbox = do_create_inbox(
-        session=session,
-        name="Acme on X",
-        channel="x",
-        config={
-            "consumer_secret": SECRET,
-            "access_token": TOKEN,
-            "account_id": US,
-            "api_base": api_base,
-        },
-    )
-    session.commit()
-    return inbox
+    config = {
+        "consumer_secret": SECRET,
+        "access_token": TOKEN,
+        "account_id": US,
+        "api_base": api_base,
+    }
+    return add_inbox(session, "Acme on X", "x", config)
 
 
 def post(client: TestClient, inbox: Inbox, body: bytes, signature: str | None = None) -> Any:
@@ -70,19 +61,6 @@ def post(client: TestClient, inbox: Inbox, body: bytes, signature: str | None = 
         "x-twitter-webhooks-signature": signature or x_signature(body),
     }
     return client.post(f"/webhooks/x/{inbox.id}", content=body, headers=headers)
-
-
-def messages(session: Session) -> list[Message]:
-    session.expire_all()
-    return list(session.exec(select(Message).order_by(col(Message.id))).all())
-
-
-def app_events(client: TestClient) -> list[Event]:
-    assert isinstance(client.app, Starlette)
-    handoff: AppState = client.app.state.handoff
-    seen: list[Event] = []
-    handoff.db.bus.add_enricher(seen.append)
-    return seen
 
 
 # -- CRC -------------------------------------------------------------------------------------
@@ -110,9 +88,9 @@ def test_a_direct_message_is_stored_with_the_senders_name_and_real_links(
     app_client: TestClient, session: Session
 ) -> None:
     inbox = make_inbox(session)
-    response = post(app_client, inbox, fixture("message_create"))
+    response = post(app_client, inbox, fixture_bytes("x", "message_create.json"))
     assert response.status_code == 200, response.text
-    [message] = messages(session)
+    [message] = all_messages(session)
     assert message.content == (
         "Hi! My order #4417 never arrived, tracking says https://track.example.com/4417"
     )
@@ -127,8 +105,8 @@ def test_a_photo_is_kept_as_a_reference_without_its_tco_link(
     app_client: TestClient, session: Session
 ) -> None:
     inbox = make_inbox(session)
-    assert post(app_client, inbox, fixture("message_with_media")).status_code == 200
-    [message] = messages(session)
+    assert post(app_client, inbox, fixture_bytes("x", "message_with_media.json")).status_code == 200
+    [message] = all_messages(session)
     assert message.content == "This is how it arrived"
     [photo] = message.attachments
     assert photo["kind"] == "media" and photo["media_type"] == "photo"
@@ -140,17 +118,17 @@ def test_our_own_replies_echoed_back_are_not_stored(
     app_client: TestClient, session: Session
 ) -> None:
     inbox = make_inbox(session)
-    assert post(app_client, inbox, fixture("echo")).status_code == 200
-    assert messages(session) == []
+    assert post(app_client, inbox, fixture_bytes("x", "echo.json")).status_code == 200
+    assert all_messages(session) == []
 
 
 def test_a_repeated_delivery_stores_one_message(app_client: TestClient, session: Session) -> None:
     inbox = make_inbox(session)
     seen = app_events(app_client)
-    body = fixture("message_create")
+    body = fixture_bytes("x", "message_create.json")
     assert post(app_client, inbox, body).status_code == 200
     assert post(app_client, inbox, body).status_code == 200
-    assert len(messages(session)) == 1
+    assert len(all_messages(session)) == 1
     assert len([e for e in seen if e.type == "message.created"]) == 1
 
 
@@ -158,7 +136,7 @@ def test_a_forged_signature_is_refused_and_nothing_is_stored(
     app_client: TestClient, session: Session
 ) -> None:
     inbox = make_inbox(session)
-    body = fixture("message_create")
+    body = fixture_bytes("x", "message_create.json")
     forged = post(app_client, inbox, body, x_signature(body, "guessed-secret"))
     assert forged.status_code == 401
     tampered = body.replace(b"never arrived", b"arrived, refund me")
@@ -167,7 +145,7 @@ def test_a_forged_signature_is_refused_and_nothing_is_stored(
     assert post(app_client, inbox, body, hexed).status_code == 401
     unsigned = app_client.post(f"/webhooks/x/{inbox.id}", content=body)
     assert unsigned.status_code == 401
-    assert messages(session) == []
+    assert all_messages(session) == []
 
 
 @pytest.mark.parametrize(
@@ -184,7 +162,7 @@ def test_a_body_x_would_not_send_is_400(
 ) -> None:
     inbox = make_inbox(session)
     assert post(app_client, inbox, body).status_code == 400
-    assert messages(session) == []
+    assert all_messages(session) == []
 
 
 @pytest.mark.parametrize("name", ["favorite_events", "typing"])
@@ -192,19 +170,19 @@ def test_other_account_activity_is_acknowledged_and_not_stored(
     app_client: TestClient, session: Session, name: str
 ) -> None:
     inbox = make_inbox(session)
-    response = post(app_client, inbox, fixture(name))
+    response = post(app_client, inbox, fixture_bytes("x", f"{name}.json"))
     assert response.status_code == 200 and response.json() == {"ok": True}
-    assert messages(session) == []
+    assert all_messages(session) == []
 
 
 def test_activity_for_another_account_on_the_same_webhook_is_ignored(
     app_client: TestClient, session: Session
 ) -> None:
     inbox = make_inbox(session)
-    payload = json.loads(fixture("message_create"))
+    payload = json.loads(fixture_bytes("x", "message_create.json"))
     payload["for_user_id"] = "999"
     assert post(app_client, inbox, json.dumps(payload).encode()).status_code == 200
-    assert messages(session) == []
+    assert all_messages(session) == []
 
 
 # -- messages out ----------------------------------------------------------------------------
@@ -234,14 +212,8 @@ def x_api(sent: list[tuple[str, Any]]) -> Any:
 
 
 def outbound_to(session: Session, db: Database, api: StandIn, content: str) -> OutboundMessage:
-    world: World = build_world(session)
-    inbox = make_inbox(session, api.url)
-    conversation = customer_writes(session, inbox, "Hi", who=JORDAN).conversation
-    reply = do_reply(session=session, conversation=conversation, agent=world.dana, content=content)
-    assert reply.id is not None
-    outbound = load_outbound(db, reply.id)
-    assert outbound is not None
-    return outbound
+    world = build_world(session)
+    return outbound_reply(session, db, make_inbox(session, api.url), JORDAN, world.dana, content)
 
 
 async def test_a_reply_reaches_the_customer_and_their_read_receipt_marks_it_read(
@@ -264,7 +236,7 @@ async def test_a_reply_reaches_the_customer_and_their_read_receipt_marks_it_read
         stored = fresh.get(Message, reply.id)
         assert stored is not None and stored.delivery == "sent"
         assert stored.external_id == "1729530000000000001"
-    receipt = json.loads(fixture("mark_read"))
+    receipt = json.loads(fixture_bytes("x", "mark_read.json"))
     receipt["direct_message_mark_read_events"][0]["last_read_event_id"] = stored.external_id
     with TestClient(create_app(settings), base_url="http://testserver") as client:
         assert post(client, inbox, json.dumps(receipt).encode()).status_code == 200
