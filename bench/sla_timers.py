@@ -18,6 +18,11 @@ twice: `SlaStageRun.fired_at - due_at` as stored (fired_at is the moment the loo
 began), and the moment its transaction committed minus `due_at` (what a user would notice).
 Alerts stay pending: no alert sender runs (no Slack, SMTP or SMS is configured).
 
+The end-to-end latency benchmark (bench/latency.py) runs beside the firing twice: once with the
+timer loop in a thread of this process, which also holds the latency client (the client then
+shares its GIL with the firing, and reads its frames late), and once with the timer in a
+process of its own, as a separate `handoff timers` process would run.
+
 The floor is a raw sqlite3 loop on a file with the same PRAGMAs, inserting one stage row per
 transaction: the cheapest a stage can possibly fire.
 """
@@ -29,6 +34,7 @@ import asyncio
 import contextlib
 import cProfile
 import hashlib
+import multiprocessing
 import pstats
 import random
 import shutil
@@ -358,13 +364,17 @@ def _watch_commits(
 
 
 def fire(
-    path: Path, plan: Plan, *, during: Callable[[ShiftedClock], T] | None = None
+    path: Path,
+    plan: Plan,
+    *,
+    during: Callable[[ShiftedClock], T] | None = None,
+    clock: ShiftedClock | None = None,
 ) -> tuple[Firing, T | None]:
     """Run the real timer loop on `path` until every expected stage fired (or a deadline).
     `during(clock)`, if given, runs meanwhile in this thread (ANCHOR - clock.now() tells it
     how soon the stages start) and its result is returned."""
     db = Database(make_engine(f"sqlite:///{path}"), MemoryBus())
-    clock = ShiftedClock(ANCHOR, LEAD)
+    clock = clock or ShiftedClock(ANCHOR, LEAD)
     commits: list[tuple[datetime, datetime]] = []
     expected = 2 * plan.due
     stop = threading.Event()
@@ -410,6 +420,34 @@ def fire(
         firing.stored.append((_parse(fired) - _parse(due)).total_seconds())
     firing.committed = [(done - due).total_seconds() for due, done in commits]
     return firing, result
+
+
+def fire_in_own_process(
+    path: Path, plan: Plan, *, during: Callable[[ShiftedClock], T]
+) -> tuple[Firing, T]:
+    """As `fire`, with the timer loop in a process of its own (as `handoff timers` would run
+    it): the latency client in this process then shares the cores with it, not the GIL,
+    which would delay the client's own reading of the frames it times."""
+    clock = ShiftedClock(ANCHOR, LEAD)
+    context = multiprocessing.get_context("spawn")
+    results: multiprocessing.Queue[Firing] = context.Queue()
+    child = context.Process(target=_fire_child, args=(path, plan, clock, results))
+    child.start()
+    try:
+        result = during(clock)
+        firing = results.get(timeout=LEAD + WINDOW + 120)
+    finally:
+        child.join(timeout=30)
+        if child.is_alive():
+            child.kill()
+    return firing, result
+
+
+def _fire_child(
+    path: Path, plan: Plan, clock: ShiftedClock, results: multiprocessing.Queue[Firing]
+) -> None:
+    firing, _ = fire(path, plan, clock=clock)
+    results.put(firing)
 
 
 def _parse(value: Any) -> datetime:
@@ -521,18 +559,23 @@ def rows(quick: bool, console: Console) -> list[Row]:
     with console.status(firing + ", latency measured beside…"), working_copy(path) as copy:
         loaded, beside = fire(copy, plan, during=_latency_beside(plan))
     assert beside is not None
+    own = firing + ", in a process of its own, latency measured beside…"
+    with console.status(own), working_copy(path) as copy:
+        apart, beside_apart = fire_in_own_process(copy, plan, during=_latency_beside(plan))
     return (
         firing_rows(plan, alone, floor, "alone")
-        + firing_rows(plan, loaded, floor, "latency run beside")
-        + latency_rows(quiet, beside)
+        + firing_rows(plan, loaded, floor, "latency beside")
+        + latency_rows(quiet, beside, "timer in client's process")
+        + firing_rows(plan, apart, floor, "own process, latency beside")
+        + latency_rows(quiet, beside_apart, "timer in own process")
     )
 
 
 def firing_rows(plan: Plan, firing: Firing, floor: float, how: str) -> list[Row]:
     got = summary(firing)
     section = (
-        f"SLA timers, {plan.conversations // 1000}k open, {plan.due // 1000}k due in "
-        f"{WINDOW:g} s, {how}"
+        f"SLA timers, {plan.conversations // 1000}k open, {plan.due // 1000}k due in {WINDOW:g} s, "
+        f"{how}"
     )
     all_once = firing.fired == firing.expected and firing.duplicates == 0
     return [
@@ -589,11 +632,9 @@ def firing_rows(plan: Plan, firing: Firing, floor: float, how: str) -> list[Row]
     ]
 
 
-def latency_rows(quiet: latency.Outcome, beside: Beside) -> list[Row]:
+def latency_rows(quiet: latency.Outcome, beside: Beside, where: str) -> list[Row]:
     busy = beside.outcome
-    section = (
-        f"POST → 50 websockets, p99, {beside.began:+.0f} s to {beside.ended:+.0f} s of the firing"
-    )
+    section = f"POST → 50 websockets, p99, {beside.began:+.0f} s to {beside.ended:+.0f} s, {where}"
     growth = busy.app.p99 / quiet.app.p99 - 1 if quiet.app.p99 else float("nan")
     missing = busy.app.missing + busy.app.failed_posts
     return [
