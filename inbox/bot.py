@@ -211,8 +211,8 @@ def do_bot_turn(*, session: Session, message_id: int, now: datetime | None = Non
     Idempotent: a message the bot already took a turn on gets nothing more."""
     now = now or utcnow()
     message = session.get(Message, message_id)
-    if message is None or message.kind != MessageKind.incoming:
-        return Turn("skipped")
+    if message is None or message.kind != MessageKind.incoming or message.auto_submitted:
+        return Turn("skipped")  # an out-of-office or a bounce is never answered by a robot
     policy = current_policy(session)
     conversation = session.get(Conversation, message.conversation_id)
     if (

@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 from inbox.accounts import do_create_team
 from inbox.bot import do_bot_turn, key_for, mentions, normalize, recent_unanswered
 from inbox.clock import utcnow
-from inbox.conversations import Received, do_assign
+from inbox.conversations import InboundMessage, Received, do_assign, do_receive_inbound
 from inbox.models import Conversation, Escalation, Message, MessageKind, PolicyDocument
 from inbox.policy import Bot, CannedAnswer
 from inbox.policy_store import as_data, default_policy
@@ -110,6 +110,23 @@ def test_the_bot_answers_by_keyword_in_the_customers_language(session: Session) 
         "the bot is not a person: nobody is assigned and the first-response clock runs on"
     )
     assert conversation.preview == REFUND.answer["en"]
+
+
+def test_the_bot_never_answers_an_auto_reply_or_a_bounce(session: Session) -> None:
+    w = build_world(session)
+    enable_bot(session)
+    assert w.webchat.id is not None
+    got = do_receive_inbound(
+        session=session,
+        inbound=InboundMessage(
+            inbox_id=w.webchat.id,
+            identifier="mailer-daemon",
+            content="Out of office until Monday; for refunds and money back write to ...",
+            auto_submitted=True,
+        ),
+    )
+    assert turn(session, got) == "skipped"
+    assert bot_replies(session, got.conversation.id) == []
 
 
 def test_the_bot_never_answers_a_message_twice(session: Session) -> None:
