@@ -441,3 +441,14 @@ def test_only_admins_connect_channels(
     assert inbox_named(session, "Acme telegram") is None
     stored = fresh(session).get(Inbox, inbox.id)
     assert stored is not None and stored.config["bot_token"] == "SECRET-b"
+
+
+def test_an_email_inbox_without_outgoing_mail_says_replies_cannot_go_out(
+    admin: TestClient, session: Session
+) -> None:
+    lacking = provider_inbox(session, "email", {"address": "help@acme.example"})
+    page = admin.get(f"/settings/inboxes/{lacking.id}").text
+    assert "Replies cannot go out yet: set Outgoing mail (SMTP)." in page
+    smtp = {"host": "smtp.acme.example", "port": 587}
+    ready = provider_inbox(session, "email", {"address": "b@acme.example", "smtp": smtp})
+    assert "Replies cannot go out yet" not in admin.get(f"/settings/inboxes/{ready.id}").text
