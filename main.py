@@ -51,7 +51,7 @@ from web import (
 from web.errors import handoff_error, http_error, server_error
 from web.fragments import FragmentRenderer
 from web.i18n import LocaleMiddleware
-from web.presence import Presence
+from web.presence import Presence, RedisPresence
 from web.security import SESSION_COOKIE, HttpCSRF, SecurityHeaders
 from web.state import AppState, Limits
 from web.templating import make_templates
@@ -97,7 +97,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             else None
         ),
         http=httpx.AsyncClient(),
-        presence=Presence(),
+        presence=(
+            RedisPresence(settings.redis_url, settings.redis_namespace)
+            if settings.redis_url
+            else Presence()
+        ),
     )
     bus.add_enricher(FragmentRenderer(db, templates, lambda: handoff.connected_locales.keys()))
 

@@ -21,7 +21,7 @@ from inbox.errors import RateLimited, Unauthorized
 from inbox.models import Agent
 from inbox.settings import Settings
 
-from .presence import Presence
+from .presence import Viewers
 
 
 class Limits:
@@ -43,7 +43,7 @@ class AppState:
     templates: Jinja2Blocks
     limits: Limits
     http: httpx.AsyncClient
-    presence: Presence
+    presence: Viewers
     # UI languages of the agents connected right now: live fragments are rendered in each.
     connected_locales: Counter[str] = field(default_factory=Counter)
 

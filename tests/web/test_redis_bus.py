@@ -23,7 +23,7 @@ from inbox.redis_bus import RedisBus
 from inbox.settings import Settings
 from main import create_app
 from tests.conftest import login
-from tests.factories import build_world
+from tests.factories import build_world, customer_writes
 from tests.web.test_realtime import ORIGIN, next_frame
 
 REDIS_URL = f"redis://127.0.0.1:{os.environ.get('HANDOFF_TEST_REDIS_PORT', '63799')}/0"
@@ -132,3 +132,32 @@ def test_a_message_taken_in_by_one_worker_reaches_an_agent_on_another(
         frame = next_frame(ws, lambda f: f["type"] == "message.created")
         assert frame["data"]["conversation_id"] == posted.json()["conversation_id"]
         assert "Taken in by worker one" in "".join(frame.get("html", {}).values())
+
+
+def test_agents_on_different_workers_see_each_other_viewing(
+    two_workers: tuple[TestClient, TestClient], session: Session
+) -> None:
+    one, two = two_workers
+    w = build_world(session)
+    c = customer_writes(session, w.webchat, team=w.support).conversation
+    login(one, "maria@example.com")
+    login(two, "dana@example.com")
+    with (
+        one.websocket_connect("/ws", headers=ORIGIN) as maria,
+        two.websocket_connect("/ws", headers=ORIGIN) as dana,
+    ):
+        maria.receive_json()
+        dana.receive_json()
+        dana.send_json({"type": "viewing", "conversation_id": c.id})
+        seen = next_frame(maria, lambda f: f["type"] == "presence")
+        assert seen["data"]["viewers"] == [{"agent_id": w.dana.id, "name": "Dana Kowalski"}]
+        maria.send_json({"type": "viewing", "conversation_id": c.id})
+        both = next_frame(
+            dana, lambda f: f["type"] == "presence" and len(f["data"]["viewers"]) == 2
+        )
+        assert {v["name"] for v in both["data"]["viewers"]} == {"Dana Kowalski", "Maria Lopez"}
+        dana.send_json({"type": "left"})
+        gone = next_frame(
+            maria, lambda f: f["type"] == "presence" and len(f["data"]["viewers"]) == 1
+        )
+        assert gone["data"]["viewers"] == [{"agent_id": w.manager.id, "name": "Maria Lopez"}]
