@@ -363,11 +363,13 @@ def next_timer(
     if conversation.status == Status.resolved or conversation.id is None:
         return None
     escalation = active_escalation(session, conversation)
+    upcoming = moments(session, policy, conversation, escalation)
     if fired is None:
-        fired = fired_keys(session, conversation.id)
-    candidates = [
-        m.at for m in moments(session, policy, conversation, escalation) if m.key not in fired
-    ]
+        # When every moment is still ahead, the fired stages need not be read (a query on
+        # every customer message): at worst one already ran before its moment moved later
+        # (a pause), and the loop wakes for it once, finds it ran, and looks further.
+        fired = set() if all(m.at > now for m in upcoming) else fired_keys(session, conversation.id)
+    candidates = [m.at for m in upcoming if m.key not in fired]
     if (
         escalation is not None
         and escalation.status == EscalationStatus.open
