@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from inbox.db import Database
 from inbox.models import Inbox
 
 from .base import BadSignature, Malformed, WebhookAdapter, WebhookRequest, WrongVerifyToken
@@ -87,7 +88,7 @@ async def webhook(request: Request) -> Response:
 
 
 async def _handle(
-    adapter: WebhookAdapter, hook: WebhookRequest, inbox: Inbox, db: object
+    adapter: WebhookAdapter, hook: WebhookRequest, inbox: Inbox, db: Database
 ) -> Response:
     if hook.method == "GET":
         reply = adapter.handshake(hook, inbox)
@@ -98,7 +99,7 @@ async def _handle(
     parsed = adapter.parse(hook, inbox)
     assert inbox.id is not None
     # The domain is synchronous; a big delivery must not hold up every websocket meanwhile.
-    await run_in_threadpool(take_in, db, inbox.id, parsed)  # type: ignore[arg-type]
+    await run_in_threadpool(take_in, db, inbox.id, parsed)
     if parsed.reply is not None:
         reply = parsed.reply
         return Response(reply.body, status_code=reply.status, media_type=reply.content_type)
