@@ -25,6 +25,7 @@ from .errors import Conflict, InvalidInput, NotFound
 from .events import Audience, conversation_changed, message_created, notification_created
 from .html import clean_html
 from .models import (
+    MAX_MESSAGE_CONTENT,
     Agent,
     Contact,
     ContactIdentity,
@@ -43,7 +44,7 @@ from .models import (
 # A customer who writes again within this window reopens their resolved conversation
 # (and counts a reopen); later, a new conversation starts.
 REOPEN_WINDOW = timedelta(days=14)
-MAX_CONTENT = 65_536
+MAX_CONTENT = MAX_MESSAGE_CONTENT  # the public name channels import
 
 
 @dataclass
@@ -251,10 +252,19 @@ def _thread_of(
     new_contact: bool = False,
 ) -> Conversation | None:
     """The conversation this message belongs to, or None for a new one."""
-    for ref in inbound.thread_refs[:50]:
-        parent = _existing(session, inbox.id or 0, ref)
-        if parent is not None:
-            return session.get(Conversation, parent.conversation_id)
+    refs = inbound.thread_refs[:50]
+    if refs:
+        # One query for every reference; the nearest known one picks the conversation.
+        found = dict(
+            session.exec(
+                select(Message.external_id, Message.conversation_id).where(
+                    Message.inbox_id == inbox.id, col(Message.external_id).in_(refs)
+                )
+            ).all()
+        )
+        for ref in refs:
+            if ref in found:
+                return session.get(Conversation, found[ref])
     if inbound.ticket_conversation_id is not None:
         tagged = session.get(Conversation, inbound.ticket_conversation_id)
         if tagged is not None and tagged.contact_id == contact.id and tagged.inbox_id == inbox.id:

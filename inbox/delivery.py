@@ -11,17 +11,16 @@ from sqlmodel import Session, select
 from .access import audience_of
 from .db import queue_event
 from .events import message_created
-from .models import Conversation, Delivery, Message, MessageKind
+from .models import MAX_MESSAGE_CONTENT, Conversation, Delivery, Message, MessageKind
 
 # Forward order; failed stands beside sent, since a provider may report either first.
-_RANK = {
+_RANK: dict[str, int] = {
     Delivery.pending: 0,
     Delivery.failed: 1,
     Delivery.sent: 1,
     Delivery.delivered: 2,
     Delivery.read: 3,
 }
-MAX_CONTENT = 65_536
 
 
 def _find(session: Session, inbox_id: int, external_id: str) -> Message | None:
@@ -60,10 +59,9 @@ def do_update_delivery(
     message = _find(session, inbox_id, external_id)
     if message is None or message.kind != MessageKind.outgoing:
         return False
-    current = _RANK.get(Delivery(message.delivery), 0) if message.delivery in _RANK else 0
-    if _RANK[Delivery(state)] <= current and not (
-        state == Delivery.failed and message.delivery == Delivery.sent
-    ):
+    # A "failed" report may still follow "sent"; nothing else moves back or sideways.
+    forward = _RANK[state] > _RANK.get(message.delivery, 0)
+    if not forward and not (state == Delivery.failed and message.delivery == Delivery.sent):
         return False
     message.delivery = state
     message.error = error if state == Delivery.failed else None
@@ -76,7 +74,7 @@ def do_update_delivery(
 def do_edit_inbound(*, session: Session, inbox_id: int, external_id: str, content: str) -> bool:
     """The customer edited a message: keep the new words, mark it edited, and commit."""
     message = _find(session, inbox_id, external_id)
-    content = content.strip()[:MAX_CONTENT]
+    content = content.strip()[:MAX_MESSAGE_CONTENT]
     if message is None or message.kind != MessageKind.incoming or not content:
         return False
     if message.content == content:

@@ -48,6 +48,9 @@ class Delivery(StrEnum):
     failed = "failed"
 
 
+# Longest text a message may hold: anything longer is refused (or cut, for an edit).
+MAX_MESSAGE_CONTENT = 65_536
+
 CHANNELS = ("webchat", "email", "slack", "telegram", "whatsapp", "messenger", "x", "twilio", "api")
 
 
