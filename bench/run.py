@@ -162,9 +162,8 @@ def stage_rows(stages: dict[str, list[float]], sockets: int) -> list[Row]:
     names = [
         ("http", "API POST handled (ASGI, all middleware)"),
         ("receive", "of which do_receive_inbound, publish included"),
-        ("deliver", "of which publish: 2 fragments rendered, queued"),
-        ("fanout_first", f"publish done → {sockets}th frame written"),
-        ("fanout_all", f"publish done → {2 * sockets}th frame written (2 per message)"),
+        ("deliver", "of which message.created rendered and queued"),
+        ("fanout_first", f"message.created queued → {sockets}th frame written"),
     ]
     return [
         Row(section, label, ms(percentile(stages.get(key, []), 50)), "", "")

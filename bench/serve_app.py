@@ -6,6 +6,10 @@
 from __future__ import annotations
 
 import argparse
+import cProfile
+import os
+import signal
+import sys
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -36,10 +40,26 @@ def main() -> None:
     app: ASGIApp = create_app(settings)
     if args.trace_sockets:
         app = traced(app, args.trace_sockets)
+    # HANDOFF_BENCH_PROFILE=FILE: cProfile the whole server, stats written to FILE at exit.
+    profile_to = os.environ.get("HANDOFF_BENCH_PROFILE")
+    profiler = cProfile.Profile() if profile_to else None
+    if profiler is not None:
+        # uvicorn raises the SIGTERM it caught again once it has shut down: end cleanly then.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        profiler.enable()
+    try:
+        _serve(app, args.port)
+    finally:
+        if profiler is not None and profile_to:
+            profiler.disable()
+            profiler.dump_stats(profile_to)
+
+
+def _serve(app: ASGIApp, port: int) -> None:
     uvicorn.run(
         app,
         host="127.0.0.1",
-        port=args.port,
+        port=port,
         log_level="warning",
         ws_ping_interval=20,
         # Compressing each small frame once per socket costs more CPU than it saves.

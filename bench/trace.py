@@ -12,7 +12,6 @@ from __future__ import annotations
 import bisect
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,6 +19,7 @@ from starlette.websockets import WebSocket
 
 from inbox import conversations
 from inbox.bus import MemoryBus
+from inbox.events import Event
 
 TRACE_PATH = "/__bench/trace"
 
@@ -31,53 +31,57 @@ class Samples:
         self.deliver: list[float] = []
         self.delivered_at: list[float] = []
         self.sent_at: list[float] = []
+        # Per API POST, on the clock every process on the machine shares (perf_counter is
+        # CLOCK_MONOTONIC): (ASGI call began, do_receive_inbound began, ended, call ended).
+        self.posts: list[tuple[float, float, float, float]] = []
+        self._receive_span: tuple[float, float] = (0.0, 0.0)
 
-    def fanout(self, sockets: int) -> tuple[list[float], list[float]]:
-        """Per delivery: seconds until the `sockets`-th and the `2 * sockets`-th send."""
-        first, both = [], []
+    def fanout(self, sockets: int) -> list[float]:
+        """Per message.created delivered: seconds until the `sockets`-th send after it."""
+        first = []
         for at in self.delivered_at:
             i = bisect.bisect_left(self.sent_at, at)
-            if i + 2 * sockets - 1 < len(self.sent_at):
+            if i + sockets - 1 < len(self.sent_at):
                 first.append(self.sent_at[i + sockets - 1] - at)
-                both.append(self.sent_at[i + 2 * sockets - 1] - at)
-        return first, both
+        return first
 
     def as_json(self, sockets: int) -> bytes:
-        first, both = self.fanout(sockets)
+        first = self.fanout(sockets)
         return json.dumps(
             {
                 "http": self.http,
                 "receive": self.receive,
                 "deliver": self.deliver,
                 "fanout_first": first,
-                "fanout_all": both,
+                "posts": self.posts,
+                "sent_at": self.sent_at,
             }
         ).encode()
-
-
-def _timed(samples: list[float], call: Callable[..., Any]) -> Callable[..., Any]:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        try:
-            return call(*args, **kwargs)
-        finally:
-            samples.append(time.perf_counter() - start)
-
-    return wrapper
 
 
 def traced(app: ASGIApp, sockets: int) -> ASGIApp:
     samples = Samples()
     receive_inbound = conversations.do_receive_inbound
-    conversations.do_receive_inbound = _timed(samples.receive, receive_inbound)
+
+    def timed_receive(*args: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return receive_inbound(*args, **kwargs)
+        finally:
+            end = time.perf_counter()
+            samples.receive.append(end - start)
+            samples._receive_span = (start, end)
+
+    conversations.do_receive_inbound = timed_receive
     deliver = MemoryBus._deliver
 
-    def timed_deliver(bus: MemoryBus, batch: list[Any]) -> None:
+    def timed_deliver(bus: MemoryBus, event: Event) -> None:
         start = time.perf_counter()
-        deliver(bus, batch)
+        deliver(bus, event)
         end = time.perf_counter()
-        samples.deliver.append(end - start)
-        samples.delivered_at.append(end)
+        if event.type == "message.created":
+            samples.deliver.append(end - start)
+            samples.delivered_at.append(end)
 
     MemoryBus._deliver = timed_deliver  # type: ignore[method-assign, assignment]
     send_text = WebSocket.send_text
@@ -106,6 +110,8 @@ def traced(app: ASGIApp, sockets: int) -> ASGIApp:
         start = time.perf_counter()
         await app(scope, receive, send)
         if scope["method"] == "POST" and scope["path"].endswith("/messages"):
-            samples.http.append(time.perf_counter() - start)
+            end = time.perf_counter()
+            samples.http.append(end - start)
+            samples.posts.append((start, *samples._receive_span, end))
 
     return wrapper

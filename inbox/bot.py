@@ -210,14 +210,15 @@ def do_bot_turn(*, session: Session, message_id: int, now: datetime | None = Non
     """Give the bot its turn on one committed customer message, and commit what it did.
     Idempotent: a message the bot already took a turn on gets nothing more."""
     now = now or utcnow()
+    policy = current_policy(session)  # cached: a disabled bot costs no query at all
+    if not policy.bot.enabled:
+        return Turn("skipped")
     message = session.get(Message, message_id)
     if message is None or message.kind != MessageKind.incoming or message.auto_submitted:
         return Turn("skipped")  # an out-of-office or a bounce is never answered by a robot
-    policy = current_policy(session)
     conversation = session.get(Conversation, message.conversation_id)
     if (
-        not policy.bot.enabled
-        or conversation is None
+        conversation is None
         or conversation.id is None
         or _taken(session, message)
         or not bots_turn(session, conversation)
@@ -453,6 +454,8 @@ async def run_bot(db: Database) -> None:
                 _catch_up(db)
                 continue
             event = await sub.queue.get()
+            # Agents' sockets woken by the same message send it before the bot thinks.
+            await asyncio.sleep(0)
             _turns(db, [int(event.data["message_id"])])
             # Let the loop breathe between turns in a burst.
             await asyncio.sleep(0)

@@ -93,23 +93,33 @@ class MemoryBus:
             except RuntimeError:
                 running = None
             if running is not loop:
-                loop.call_soon_threadsafe(self._deliver, batch)
+                loop.call_soon_threadsafe(self._deliver_in_turns, batch)
                 return
-        self._deliver(batch)
-
-    def _deliver(self, batch: list[Event]) -> None:
+            self._deliver_in_turns(batch)
+            return
         for event in batch:
-            for enrich in self._enrichers:
-                try:
-                    enrich(event)
-                except Exception:  # a broken fragment must not stop delivery
-                    log.exception("enricher failed for %s", event.type)
-            with self._lock:
-                event.seq = next(self._seq)
-                self._last = event.seq
-                self._recent.append(event)
-            for sub in list(self._subs):
-                sub.offer(event)
+            self._deliver(event)
+
+    def _deliver_in_turns(self, batch: list[Event]) -> None:
+        """The first event now, each next one a loop turn later: the sockets woken by an event
+        send it before the next one is rendered (a new message reaches every agent before its
+        list row is drawn). The loop runs callbacks in order, so events keep theirs."""
+        self._deliver(batch[0])
+        if len(batch) > 1:
+            asyncio.get_running_loop().call_soon(self._deliver_in_turns, batch[1:])
+
+    def _deliver(self, event: Event) -> None:
+        for enrich in self._enrichers:
+            try:
+                enrich(event)
+            except Exception:  # a broken fragment must not stop delivery
+                log.exception("enricher failed for %s", event.type)
+        with self._lock:
+            event.seq = next(self._seq)
+            self._last = event.seq
+            self._recent.append(event)
+        for sub in list(self._subs):
+            sub.offer(event)
 
     def subscribe(self, accepts: EventFilter) -> Subscription:
         sub = Subscription(accepts, self._backlog)

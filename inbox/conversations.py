@@ -340,6 +340,8 @@ def _store_inbound(
     )
     session.flush()
     assert message.id is not None
+    # The list row shows the contact's name and the inbox's channel: both are in hand.
+    loaded = (message, conversation, contact, inbox)
     queue_event(
         session,
         message_created(
@@ -347,6 +349,7 @@ def _store_inbound(
             conversation_id=conversation.id,
             kind=message.kind,
             audience=audience_of(conversation, customer=True),
+            loaded=loaded,
         ),
     )
     queue_event(
@@ -356,6 +359,7 @@ def _store_inbound(
             audience=audience_of(conversation),
             change="reopened" if reopened else "message",
             created=new,
+            loaded=loaded,
         ),
     )
     return Received(message, conversation, contact, new_conversation=new, reopened=reopened)

@@ -50,9 +50,14 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        with Session(self.engine, expire_on_commit=False) as session:
-            session.info[_BUS] = self.bus
+        with self.open_session() as session:
             yield session
+
+    def open_session(self) -> Session:
+        """A session the caller closes (`with db.open_session() as s:` does)."""
+        session = Session(self.engine, expire_on_commit=False)
+        session.info[_BUS] = self.bus
+        return session
 
     @property
     def is_sqlite(self) -> bool:

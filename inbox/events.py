@@ -41,6 +41,10 @@ class Event:
 
     # Serialised frames by language: fan-out to many sockets encodes each once.
     _texts: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # Rows the publishing transaction committed, as it holds them: the renderer starts from
+    # these instead of reading them back. Never leaves the process (a Redis bus sends the
+    # rest; its subscribers read the rows themselves).
+    loaded: tuple[Any, ...] = field(default=(), repr=False, compare=False)
 
     def frame_text(self, locale: str = "en") -> str:
         key = locale if locale in self.html else ""
@@ -58,22 +62,34 @@ class Event:
 
 
 def message_created(
-    *, message_id: int, conversation_id: int, kind: str, audience: Audience
+    *,
+    message_id: int,
+    conversation_id: int,
+    kind: str,
+    audience: Audience,
+    loaded: tuple[Any, ...] = (),
 ) -> Event:
     return Event(
         "message.created",
         {"message_id": message_id, "conversation_id": conversation_id, "kind": kind},
         audience,
+        loaded=loaded,
     )
 
 
 def conversation_changed(
-    *, conversation_id: int, audience: Audience, change: str, created: bool = False
+    *,
+    conversation_id: int,
+    audience: Audience,
+    change: str,
+    created: bool = False,
+    loaded: tuple[Any, ...] = (),
 ) -> Event:
     return Event(
         "conversation.created" if created else "conversation.updated",
         {"conversation_id": conversation_id, "change": change},
         audience,
+        loaded=loaded,
     )
 
 

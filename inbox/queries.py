@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, true, tuple_
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
 from .access import Scope, visible
@@ -248,9 +249,17 @@ def cards(
     from .models import Agent, Contact, Inbox, Team
 
     def by_id(model: type[Any], ids: set[int]) -> dict[int, Any]:
-        if not ids:
-            return {}
-        return {o.id: o for o in session.exec(select(model).where(col(model.id).in_(ids))).all()}
+        # Rows the session already holds (a fragment rendered from what the domain committed)
+        # are not read again.
+        held = {
+            i: o for i in ids if (o := session.identity_map.get(identity_key(model, i))) is not None
+        }
+        missing = ids - held.keys()
+        if missing:
+            held.update(
+                (o.id, o) for o in session.exec(select(model).where(col(model.id).in_(missing)))
+            )
+        return held
 
     contacts = by_id(Contact, {c.contact_id for c in conversations})
     inboxes = by_id(Inbox, {c.inbox_id for c in conversations})

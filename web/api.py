@@ -26,7 +26,7 @@ from inbox.notes import do_add_note
 from . import api_settings
 from .api_input import Fields, api_agent, json_body, path_id, query_bool, query_int, query_limit
 from .api_views import Json, conversations_json, id_page, listing, messages_json, ok
-from .state import AgentContext
+from .state import AgentContext, let_listeners_run
 
 M = TypeVar("M", bound=SQLModel)
 
@@ -190,6 +190,7 @@ async def receive(request: Request) -> JSONResponse:
                 team_id=team.id if team else None,
             ),
         )
+        await let_listeners_run()
         body = {
             "message": messages_json(ctx.session, received.conversation, [received.message])[0],
             "conversation_id": received.conversation.id,

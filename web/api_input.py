@@ -11,8 +11,6 @@ from typing import Any
 
 from starlette.requests import Request
 
-from inbox.access import scope_for
-from inbox.accounts import agent_for_token
 from inbox.errors import Forbidden, HandoffError, InvalidInput, Unauthorized
 
 from .state import AgentContext, state
@@ -44,9 +42,10 @@ def bearer_token(request: Request) -> str:
 def api_agent(request: Request) -> Iterator[AgentContext]:
     """A session plus the token's agent and what they may see; Unauthorized otherwise."""
     token = bearer_token(request)
-    with state(request).db.session() as session:
-        agent = agent_for_token(session, token)
-        yield AgentContext(session, agent, scope_for(session, agent))
+    app_state = state(request)
+    with app_state.db.session() as session:
+        agent, scope = app_state.token_scopes.resolve(session, token)
+        yield AgentContext(session, agent, scope)
 
 
 def path_id(request: Request) -> int:

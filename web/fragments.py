@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from jinja2_fragments.starlette import Jinja2Blocks
-from sqlmodel import select
+from sqlmodel import Session
 
 from inbox import queries
 from inbox.db import Database
@@ -48,24 +48,28 @@ class FragmentRenderer:
             finally:
                 current_locale.reset(token)
 
+    def _session(self, event: Event) -> Session:
+        """A session that already holds the rows the publishing transaction committed, so
+        rendering reads back only what it was not given."""
+        session = self.db.open_session()
+        # The identity map holds clean rows weakly: keep them for the session's life.
+        session.info["given"] = [session.merge(row, load=False) for row in event.loaded]
+        return session
+
     def _message(self, event: Event) -> tuple[str | None, dict[str, Any]]:
-        with self.db.session() as session:
+        with self._session(event) as session:
             message = session.get(Message, event.data["message_id"])
             if message is None:
                 return None, {}
-            senders = {}
-            if message.sender_agent_id:
-                senders = {
-                    a.id: a
-                    for a in session.exec(
-                        select(Agent).where(Agent.id == message.sender_agent_id)
-                    ).all()
-                }
+            sender = (
+                session.get(Agent, message.sender_agent_id) if message.sender_agent_id else None
+            )
+            senders = {sender.id: sender} if sender is not None else {}
             event.data["delivery"] = message.delivery
             return "message", {"m": message, "senders": senders}
 
     def _row(self, event: Event) -> tuple[str | None, dict[str, Any]]:
-        with self.db.session() as session:
+        with self._session(event) as session:
             conversation = session.get(Conversation, event.data["conversation_id"])
             if conversation is None:
                 return None, {}

@@ -23,13 +23,15 @@ NORWEGIAN = {"no": ("nb",), "nn": ("nb",)}
 current_locale: ContextVar[str] = ContextVar("current_locale", default=DEFAULT_LOCALE)
 
 
-def available_locales() -> list[str]:
+@cache
+def available_locales() -> tuple[str, ...]:
+    """The compiled catalogs shipped with this build (read once: they change only on deploy)."""
     found = (
         {p.name for p in LOCALES_DIR.iterdir() if (p / "LC_MESSAGES").is_dir()}
         if LOCALES_DIR.is_dir()
         else set()
     )
-    return sorted(found | {DEFAULT_LOCALE})
+    return tuple(sorted(found | {DEFAULT_LOCALE}))
 
 
 @cache

@@ -32,7 +32,7 @@ from inbox.models import (
 from inbox.notes import do_add_note, handle
 
 from .i18n import available_locales
-from .state import AgentContext, signed_in, state
+from .state import AgentContext, let_listeners_run, signed_in, state
 
 VIEW_LABELS = {
     "mine": "Mine",
@@ -191,6 +191,7 @@ async def reply(request: Request) -> Response:
                 status_code=409,
                 headers={"HX-Retarget": "#composer-alert", "HX-Reswap": "innerHTML"},
             )
+        await let_listeners_run()
         return _posted(request, ctx, conversation, message)
 
 

@@ -47,6 +47,10 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+# Authenticated by a bearer token, a provider's signature or a visitor token: no cookie.
+CSRF_EXEMPT = re.compile(r"^/(api|webhooks|widget|csat)/")
+
+
 class HttpCSRF:
     """starlette-csrf for HTTP only (it does not expect websocket scopes).
 
@@ -60,13 +64,15 @@ class HttpCSRF:
             app,
             secret=secret,
             sensitive_cookies={SESSION_COOKIE},
-            exempt_urls=[re.compile(r"^/(api|webhooks|widget|csat)/")],
+            exempt_urls=[CSRF_EXEMPT],
             cookie_secure=secure,
             cookie_samesite="lax",
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        # Exempt paths skip the middleware entirely: it would sign a fresh CSRF cookie for
+        # every API call and webhook, which no browser form will ever send back.
+        if scope["type"] == "http" and not CSRF_EXEMPT.match(scope["path"]):
             await self.csrf(scope, receive, send)
         else:
             await self.app(scope, receive, send)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from inbox.db import Database
 from inbox.errors import RateLimited, Unauthorized
 from inbox.models import Agent
 from inbox.settings import Settings
+from inbox.token_scopes import TokenScopes
 
 from .presence import Viewers
 
@@ -46,6 +48,13 @@ class AppState:
     presence: Viewers
     # UI languages of the agents connected right now: live fragments are rendered in each.
     connected_locales: Counter[str] = field(default_factory=Counter)
+    token_scopes: TokenScopes = field(default_factory=TokenScopes)
+
+
+async def let_listeners_run() -> None:
+    """One turn of the event loop, taken right after a commit that published: the agents'
+    sockets it woke send the news before this request renders its own answer."""
+    await asyncio.sleep(0)
 
 
 def state(conn: HTTPConnection) -> AppState:

@@ -169,6 +169,21 @@
     }
   });
 
+  // A sent reply or note comes back in the answer, but the live frames may have brought it
+  // first, and newer (already "sent"): then the answer's copy is dropped, its out-of-band
+  // parts (version, controls) still swapped.
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    var form = e.detail.requestConfig && e.detail.requestConfig.elt;
+    if (!form || !form.classList || !form.classList.contains("composer-form")) return;
+    var tpl = document.createElement("template");
+    tpl.innerHTML = e.detail.serverResponse || "";
+    var msg = tpl.content.querySelector("li.msg[id^='msg-']");
+    if (msg && document.getElementById(msg.id)) {
+      msg.remove();
+      e.detail.serverResponse = tpl.innerHTML;
+    }
+  });
+
   // A reply or note went through: clear the box and any collision warning.
   document.addEventListener("htmx:afterRequest", function (e) {
     var form = e.detail.elt;

@@ -1,0 +1,106 @@
+"""Who an API token is and what they may see, remembered for a few seconds.
+
+Every API request needs its agent and that agent's scope (docs/concepts/access.md): three
+queries, a third of what storing a customer's message costs. They change rarely, so they are
+kept per token for `ttl` seconds. A commit in this process that changes an agent, a team, a
+membership or a token forgets them all at once; another worker's change (several processes
+behind Redis) is seen when the entry expires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import ORMExecuteState, make_transient_to_detached
+from sqlalchemy.orm import Session as OrmSession
+from sqlmodel import Session
+
+from .access import Scope, scope_for
+from .accounts import agent_for_token
+from .models import Agent, ApiToken, InboxMember, Membership, Team
+
+# The tables a scope is read from: a change to any of them may change what someone sees.
+ACCESS_MODELS = (Agent, Team, Membership, InboxMember, ApiToken)
+_CHANGED = "handoff_access_changed"
+
+_generations = itertools.count(1)
+_generation = 0
+
+
+def access_generation() -> int:
+    """Goes up after every commit that changed an agent, team, membership or token."""
+    return _generation
+
+
+class TokenScopes:
+    def __init__(
+        self, ttl: float = 5.0, size: int = 1024, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl = ttl
+        self.size = size
+        self.clock = clock
+        self._entries: OrderedDict[str, tuple[float, int, Agent, Scope]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def resolve(self, session: Session, token: str) -> tuple[Agent, Scope]:
+        """The token's agent (attached to `session`) and scope; Unauthorized when unknown."""
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = self.clock()
+        generation = access_generation()
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is not None and entry[0] > now and entry[1] == generation:
+            _, _, agent, scope = entry
+            return session.merge(agent, load=False), scope
+        agent = agent_for_token(session, token)
+        scope = scope_for(session, agent)
+        with self._lock:
+            # A copy outside any session: requests merge it into their own.
+            self._entries[key] = (now + self.ttl, generation, _detached_copy(agent), scope)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return agent, scope
+
+
+def _detached_copy(agent: Agent) -> Agent:
+    columns = Agent.__table__.columns  # type: ignore[attr-defined]
+    copy = Agent(**{c.key: getattr(agent, c.key) for c in columns})
+    make_transient_to_detached(copy)
+    return copy
+
+
+@event.listens_for(OrmSession, "after_flush")
+def _note_flushed_changes(session: OrmSession, _context: Any) -> None:
+    if any(
+        isinstance(obj, ACCESS_MODELS)
+        for obj in itertools.chain(session.new, session.dirty, session.deleted)
+    ):
+        session.info[_CHANGED] = True
+
+
+@event.listens_for(OrmSession, "do_orm_execute")
+def _note_bulk_changes(state: ORMExecuteState) -> None:
+    if (state.is_update or state.is_delete or state.is_insert) and any(
+        m.class_ in ACCESS_MODELS for m in state.all_mappers
+    ):
+        state.session.info[_CHANGED] = True
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _bump_generation(session: OrmSession) -> None:
+    global _generation
+    if session.info.pop(_CHANGED, False):
+        _generation = next(_generations)
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _forget_uncommitted(session: OrmSession) -> None:
+    session.info.pop(_CHANGED, None)
