@@ -12,6 +12,7 @@ pair. Afterwards each server takes a burst of POSTs with no sockets open: ingest
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import tempfile
 import time
@@ -38,6 +39,9 @@ from .stats import percentile
 from .trace import TRACE_PATH
 
 PASSWORD = "bench-password-1"
+# Untimed messages before the measured ones, numbered apart from them.
+WARM_UP = 20
+WARM_UP_FIRST = 500_000
 SESSION_COOKIE = "handoff_session"
 
 
@@ -202,6 +206,19 @@ async def steady_block(
     await asyncio.gather(*tasks)
 
 
+async def warm_up(http: httpx.AsyncClient, target: Target, rate: float) -> None:
+    """A second of untimed messages first: the first ones a fresh server handles fill its
+    caches (templates compiled, statements prepared) and take ten times as long."""
+    await steady_block(http, target, WARM_UP_FIRST, WARM_UP, rate)
+    await wait_for_frames([target], timeout=5.0)
+    target.sent.clear()
+    target.post_seconds.clear()
+    target.failed_posts = 0
+    target.created_frames = 0
+    for arrivals in target.arrivals:
+        arrivals.clear()
+
+
 def frames_for(target: Target) -> list[tuple[int, float]]:
     """(socket index, latency) for every message.created frame of a message this run sent."""
     out = []
@@ -313,15 +330,24 @@ async def measure(
             for target in (app, floor)
             for index in range(len(target.sockets))
         ]
+        for target in (floor, app):
+            await warm_up(http, target, rate)
         per_block = max(1, round(rate * seconds / blocks))
         sent = 0
-        for _ in range(blocks):
-            for target in (floor, app):
-                await steady_block(http, target, sent, per_block, rate)
-                # Let the last frames of this block land before the other server starts.
-                await wait_for_frames([target], timeout=2.0)
-            sent += per_block
-        await wait_for_frames([app, floor], timeout=5.0)
+        # This process's own collector would pause its reading of frames at random, a
+        # harness's noise (timeit turns it off for the same reason); the servers keep theirs.
+        gc.collect()
+        gc.disable()
+        try:
+            for _ in range(blocks):
+                for target in (floor, app):
+                    await steady_block(http, target, sent, per_block, rate)
+                    # Let the last frames of this block land before the other server starts.
+                    await wait_for_frames([target], timeout=2.0)
+                sent += per_block
+            await wait_for_frames([app, floor], timeout=5.0)
+        finally:
+            gc.enable()
         for target in (app, floor):
             for ws in target.sockets:
                 await ws.close()

@@ -10,6 +10,7 @@ app changes; a timestamp is taken around calls that happen anyway.
 from __future__ import annotations
 
 import bisect
+import gc
 import json
 import time
 from typing import Any
@@ -35,6 +36,16 @@ class Samples:
         # CLOCK_MONOTONIC): (ASGI call began, do_receive_inbound began, ended, call ended).
         self.posts: list[tuple[float, float, float, float]] = []
         self._receive_span: tuple[float, float] = (0.0, 0.0)
+        # The collector's pauses: (began, seconds, generation).
+        self.gc: list[tuple[float, float, int]] = []
+        self._gc_began = 0.0
+
+    def on_gc(self, phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._gc_began = now
+        else:
+            self.gc.append((self._gc_began, now - self._gc_began, info["generation"]))
 
     def fanout(self, sockets: int) -> list[float]:
         """Per message.created delivered: seconds until the `sockets`-th send after it."""
@@ -55,12 +66,14 @@ class Samples:
                 "fanout_first": first,
                 "posts": self.posts,
                 "sent_at": self.sent_at,
+                "gc": self.gc,
             }
         ).encode()
 
 
 def traced(app: ASGIApp, sockets: int) -> ASGIApp:
     samples = Samples()
+    gc.callbacks.append(samples.on_gc)
     receive_inbound = conversations.do_receive_inbound
 
     def timed_receive(*args: Any, **kwargs: Any) -> Any:
