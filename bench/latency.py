@@ -16,7 +16,7 @@ import gc
 import json
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,7 +114,7 @@ def prepare_app_database(url: str, agents: int) -> tuple[int, str, list[str]]:
     password_hash = hash_password(PASSWORD)
     with db.session() as session:
         admin = do_create_agent(
-            session=session, email="bench-admin@example.com", name="Bench Admin", role="admin"
+            session=session, email="latency-admin@bench.example", name="Bench Admin", role="admin"
         )
         members = []
         for n in range(agents):
@@ -359,16 +359,29 @@ async def measure(
     return Outcome(app_latency, floor_latency, app_ingest, floor_ingest, stages)
 
 
-def run(*, agents: int, rate: float, seconds: float, blocks: int, ingest_count: int) -> Outcome:
+def run(
+    *,
+    agents: int,
+    rate: float,
+    seconds: float,
+    blocks: int,
+    ingest_count: int,
+    database: Path | None = None,
+    app_args: Sequence[str] = (),
+    before_stop: Callable[[], None] | None = None,
+) -> Outcome:
+    """`database`: serve the app on this SQLite file (the agents and inbox are added to it)
+    instead of a fresh one; `app_args`: more arguments for bench/serve_app.py;
+    `before_stop`: called once measured, while both servers still run."""
     with tempfile.TemporaryDirectory(prefix="handoff-bench-") as tmp:
-        url = f"sqlite:///{Path(tmp) / 'latency.db'}"
+        url = f"sqlite:///{database or Path(tmp) / 'latency.db'}"
         inbox_id, token, emails = prepare_app_database(url, agents)
         app_port, floor_port = free_port(), free_port()
         app_log, floor_log = Path(tmp) / "app.log", Path(tmp) / "floor.log"
         with (
             serving(
                 "bench.serve_app",
-                ["--database-url", url, "--trace-sockets", str(agents)],
+                ["--database-url", url, "--trace-sockets", str(agents), *app_args],
                 app_port,
                 app_log,
             ) as app_base,
@@ -385,7 +398,10 @@ def run(*, agents: int, rate: float, seconds: float, blocks: int, ingest_count: 
                 blocks=blocks,
                 ingest_count=ingest_count,
             )
-            return _run_loop(coro)
+            outcome = _run_loop(coro)
+            if before_stop is not None:
+                before_stop()
+            return outcome
 
 
 def _run_loop(coro: Coroutine[Any, Any, Outcome]) -> Outcome:

@@ -10,7 +10,9 @@ import cProfile
 import os
 import signal
 import sys
+from datetime import datetime, timedelta
 
+import time_machine
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -27,6 +29,13 @@ def main() -> None:
     parser.add_argument(
         "--trace-sockets", type=int, help="time the stages of each message (bench/trace.py)"
     )
+    parser.add_argument(
+        "--travel-to",
+        type=datetime.fromisoformat,
+        help="run the whole process on a wall clock that reaches this moment LEAD seconds after "
+        "start (time-machine): a stored dataset's SLA timers then come due on cue",
+    )
+    parser.add_argument("--lead", type=float, default=0.0)
     args = parser.parse_args()
     settings = Settings(
         database_url=args.database_url,
@@ -37,6 +46,9 @@ def main() -> None:
         # Fifty agents sign in from one address within a second.
         login_rate_limit="1000/minute",
     )
+    if args.travel_to is not None:
+        # Wall-clock time only: the event loop's monotonic clock is left alone.
+        time_machine.travel(args.travel_to - timedelta(seconds=args.lead), tick=True).start()
     app: ASGIApp = create_app(settings)
     if args.trace_sockets:
         app = traced(app, args.trace_sockets)

@@ -55,7 +55,6 @@ from sqlmodel import Session, SQLModel
 
 from inbox.bus import MemoryBus
 from inbox.calendar import add_business_time
-from inbox.clock import utcnow
 from inbox.db import Database, make_engine
 from inbox.ladder import run_due
 from inbox.migrate import upgrade
@@ -66,6 +65,7 @@ from inbox.scheduler import SlaTimer
 from inbox.sla import TARGETS, calendar_of, choose_sla, minutes, moments, next_timer, warning_at
 
 from . import latency
+from .clock import ShiftedClock
 from .dataset import CACHE, CHUNK, INBOXES, MIGRATIONS, _contact_chunks, _fixed_rows
 from .report import Row
 from .stats import ms, percentile
@@ -323,16 +323,6 @@ class TimedTimer(SlaTimer):
         return fired
 
 
-class ShiftedClock:
-    """Real time, shifted so that `at` is `lead` seconds from now."""
-
-    def __init__(self, at: datetime, lead: float) -> None:
-        self.offset = at - timedelta(seconds=lead) - utcnow()
-
-    def now(self) -> datetime:
-        return utcnow() + self.offset
-
-
 def _watch_commits(
     path: Path, clock: ShiftedClock, out: list[tuple[datetime, datetime]]
 ) -> Callable[[], None]:
@@ -545,6 +535,69 @@ def _latency_beside(plan: Plan) -> Callable[[ShiftedClock], Beside]:
     return during
 
 
+# The served app starts, signs 50 agents in and warms up in about this many seconds: its own
+# timer loop then meets the first due moment while the measured messages flow.
+APP_LEAD = 9.0
+# The quiet run's clock: the same file, the first due moment an hour away.
+QUIET_LEAD = 3600.0
+
+
+def in_app(path: Path, plan: Plan, *, lead: float) -> tuple[latency.Outcome, Firing]:
+    """The latency benchmark against the served app on `path`, whose SLA timers run in the
+    app's own process as `handoff serve` runs them. The server's wall clock reaches ANCHOR
+    `lead` seconds after it starts (time-machine), so the conversations the benchmark opens
+    get due times on the same clock as the stored ones. Served this way only the stored
+    lateness can be read: the commits happen in the server's process."""
+    expected = 2 * plan.due
+    started = time.monotonic()
+
+    def until_fired() -> None:
+        if lead >= QUIET_LEAD:
+            return
+        deadline = started + lead + WINDOW + 60
+        while _stages_since_anchor(path) < expected and time.monotonic() < deadline:
+            time.sleep(0.5)
+
+    outcome = latency.run(
+        agents=50,
+        rate=20.0,
+        seconds=plan.latency_seconds,
+        blocks=5,
+        ingest_count=100,
+        database=path,
+        app_args=["--travel-to", ANCHOR.isoformat(), "--lead", str(lead)],
+        before_stop=until_fired,
+    )
+    firing = Firing(expected=expected)
+    look = sqlite3.connect(path)
+    try:
+        rows = look.execute(
+            "SELECT due_at, fired_at FROM sla_stage_run WHERE due_at >= ?",
+            (ANCHOR.strftime("%Y-%m-%d %H:%M:%S.%f"),),
+        ).fetchall()
+        firing.duplicates = look.execute(
+            "SELECT count(*) - count(DISTINCT conversation_id || stage_key) FROM sla_stage_run"
+        ).fetchone()[0]
+    finally:
+        look.close()
+    firing.stored = [(_parse(fired) - _parse(due)).total_seconds() for due, fired in rows]
+    # Read from the rows: each stage counts as committed at the moment its pass began.
+    firing.committed = list(firing.stored)
+    return outcome, firing
+
+
+def _stages_since_anchor(path: Path) -> int:
+    look = sqlite3.connect(path)
+    try:
+        count: int = look.execute(
+            "SELECT count(*) FROM sla_stage_run WHERE due_at >= ?",
+            (ANCHOR.strftime("%Y-%m-%d %H:%M:%S.%f"),),
+        ).fetchone()[0]
+        return count
+    finally:
+        look.close()
+
+
 def rows(quick: bool, console: Console) -> list[Row]:
     """Fired alone, then fired again (on a fresh copy) with the latency benchmark beside."""
     plan = Plan.for_run(quick)
@@ -562,12 +615,27 @@ def rows(quick: bool, console: Console) -> list[Row]:
     own = firing + ", in a process of its own, latency measured beside…"
     with console.status(own), working_copy(path) as copy:
         apart, beside_apart = fire_in_own_process(copy, plan, during=_latency_beside(plan))
+    served = "SLA timers in the served app's process"
+    with console.status(served + ", none due: latency…"), working_copy(path) as copy:
+        quiet_app, _ = in_app(copy, plan, lead=QUIET_LEAD)
+    with (
+        console.status(served + f", {2 * plan.due:,} stages due: latency…"),
+        working_copy(path) as copy,
+    ):
+        busy_app, firing_app = in_app(copy, plan, lead=APP_LEAD)
     return (
         firing_rows(plan, alone, floor, "alone")
         + firing_rows(plan, loaded, floor, "latency beside")
-        + latency_rows(quiet, beside, "timer in client's process")
+        + beside_rows(quiet, beside, "timer in client's process")
         + firing_rows(plan, apart, floor, "own process, latency beside")
-        + latency_rows(quiet, beside_apart, "timer in own process")
+        + beside_rows(quiet, beside_apart, "timer in own process")
+        + firing_rows(plan, firing_app, floor, "in the served app (stored lateness)")
+        + latency_rows(
+            quiet_app,
+            busy_app,
+            "POST → 50 websockets, p99, timer in the served app's process (stages due from "
+            f"{APP_LEAD:g} s after its start; none due in the quiet run)",
+        )
     )
 
 
@@ -632,9 +700,12 @@ def firing_rows(plan: Plan, firing: Firing, floor: float, how: str) -> list[Row]
     ]
 
 
-def latency_rows(quiet: latency.Outcome, beside: Beside, where: str) -> list[Row]:
-    busy = beside.outcome
-    section = f"POST → 50 websockets, p99, {beside.began:+.0f} s to {beside.ended:+.0f} s, {where}"
+def beside_rows(quiet: latency.Outcome, beside: Beside, where: str) -> list[Row]:
+    when = f"{beside.began:+.0f} s to {beside.ended:+.0f} s"
+    return latency_rows(quiet, beside.outcome, f"POST → 50 websockets, p99, {when}, {where}")
+
+
+def latency_rows(quiet: latency.Outcome, busy: latency.Outcome, section: str) -> list[Row]:
     growth = busy.app.p99 / quiet.app.p99 - 1 if quiet.app.p99 else float("nan")
     missing = busy.app.missing + busy.app.failed_posts
     return [

@@ -51,7 +51,7 @@ from .models import (
     SlaStageRun,
     Trigger,
 )
-from .notifiers.alerts import PENDING, alert_created
+from .notifiers.alerts import PENDING, alert_created, alert_targets
 from .policy import AlertChannel, Person, Policy, Stage
 from .sla import (
     RETRY,
@@ -440,28 +440,6 @@ class _Writes:
         self.alerts, self.notes, self.audits = [], [], []
 
 
-def _alert_targets(
-    policy: Policy, people: list[Person], channels: list[AlertChannel]
-) -> list[tuple[AlertChannel, str]]:
-    """Where `notifiers.alerts.alert_people` sends (tests/inbox/test_ladder_batch.py holds the
-    two equal): Slack to the policy's channel once when it has one, else to each person's own
-    id; email and SMS to each person. Here so that a group's alerts take one INSERT, not one
-    flush each."""
-    targets: list[tuple[AlertChannel, str]] = []
-    for channel in channels:
-        if channel == "slack":
-            shared = policy.notifiers.slack.channel
-            if shared:
-                targets.append(("slack", shared))
-            else:
-                targets += [("slack", p.slack) for p in people if p.slack]
-        elif channel == "email":
-            targets += [("email", p.email) for p in people if p.email]
-        else:
-            targets += [("sms", p.phone) for p in people if p.phone]
-    return list(dict.fromkeys(targets))
-
-
 def _store_next_timers(
     session: Session,
     policy: Policy,
@@ -798,7 +776,7 @@ def _ladder_stage(
     for agent_id in agents:
         writes.notify(agent_id, "sla_ladder", " ".join(lines[:2]), conversation.id)
     alerts = writes.alert(
-        _alert_targets(policy, people, stage.channels),
+        alert_targets(policy, people, stage.channels),
         text=text,
         conversation_id=conversation.id,
         escalation_id=waiting.id if waiting else None,

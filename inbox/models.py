@@ -135,6 +135,8 @@ class Conversation(SQLModel, table=True):
         Index("ix_conversation_status_activity", "status", "last_activity_at", "id"),
         Index("ix_conversation_team_activity", "team_id", "last_activity_at", "id"),
         Index("ix_conversation_assignee_activity", "assignee_id", "last_activity_at", "id"),
+        # Routing counts open conversations per agent without reading the rows.
+        Index("ix_conversation_assignee_status", "assignee_id", "status"),
         Index("ix_conversation_inbox_activity", "inbox_id", "last_activity_at", "id"),
         Index("ix_conversation_contact", "contact_id", "status"),
         Index("ix_conversation_snoozed", "snoozed_until"),

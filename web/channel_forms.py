@@ -135,6 +135,12 @@ VERIFY_TOKEN_HELP = N_(
     "Any phrase you choose; type the same one in the Meta app's webhook settings."
 )
 APP_SECRET_HELP = N_("Meta app → App settings → Basic → App secret")
+GRAPH_API = api_base("https://graph.facebook.com/v21.0")
+# WhatsApp and Messenger are two products of one Meta app: the same secret signs both's webhooks.
+META_APP = (
+    Field("app_secret", N_("App secret"), APP_SECRET_HELP, secret=True, required=True),
+    Field("verify_token", N_("Verify token"), VERIFY_TOKEN_HELP, secret=True, required=True),
+)
 
 # Values as the providers' own clients use them (CONTRACT.md, "Inbox config, per channel").
 FORMS: tuple[ChannelForm, ...] = (
@@ -263,10 +269,7 @@ FORMS: tuple[ChannelForm, ...] = (
                 secret=True,
                 required=True,
             ),
-            Field("app_secret", N_("App secret"), APP_SECRET_HELP, secret=True, required=True),
-            Field(
-                "verify_token", N_("Verify token"), VERIFY_TOKEN_HELP, secret=True, required=True
-            ),
+            *META_APP,
             Field(
                 "phone_number_id",
                 N_("Phone number ID"),
@@ -275,7 +278,7 @@ FORMS: tuple[ChannelForm, ...] = (
                 pattern=r"[0-9]+",
                 pattern_error=N_("The phone number ID is a number, not the phone number."),
             ),
-            api_base("https://graph.facebook.com/v21.0"),
+            GRAPH_API,
         ),
         summary="phone_number_id",
     ),
@@ -292,10 +295,7 @@ FORMS: tuple[ChannelForm, ...] = (
                 secret=True,
                 required=True,
             ),
-            Field("app_secret", N_("App secret"), APP_SECRET_HELP, secret=True, required=True),
-            Field(
-                "verify_token", N_("Verify token"), VERIFY_TOKEN_HELP, secret=True, required=True
-            ),
+            *META_APP,
             Field(
                 "page_id",
                 N_("Page ID"),
@@ -304,7 +304,7 @@ FORMS: tuple[ChannelForm, ...] = (
                 pattern=r"[0-9]+",
                 pattern_error=N_("The page ID is a number."),
             ),
-            api_base("https://graph.facebook.com/v21.0"),
+            GRAPH_API,
         ),
         summary="page_id",
     ),

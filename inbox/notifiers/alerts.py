@@ -59,19 +59,10 @@ def announce_alerts(session: Session, alerts: list[Alert]) -> None:
         queue_event(session, alert_created(alert.id))
 
 
-def alert_people(
-    session: Session,
-    policy: Policy,
-    *,
-    people: list[Person],
-    channels: list[AlertChannel],
-    text: str,
-    conversation_id: int | None,
-    escalation_id: int | None = None,
-    stage_key: str = "",
-    announce: bool = True,
-) -> list[Alert]:
-    """Alerts for `people` on each of `channels`, where they have an address for it.
+def alert_targets(
+    policy: Policy, people: list[Person], channels: list[AlertChannel]
+) -> list[tuple[AlertChannel, str]]:
+    """Where alerts for `people` on each of `channels` go, each place once.
 
     Slack goes to the policy's channel once, naming everyone, when the policy has one;
     otherwise to each person's own Slack id. Email and SMS go to each person.
@@ -88,6 +79,23 @@ def alert_people(
             targets += [("email", p.email) for p in people if p.email]
         else:
             targets += [("sms", p.phone) for p in people if p.phone]
+    return list(dict.fromkeys(targets))
+
+
+def alert_people(
+    session: Session,
+    policy: Policy,
+    *,
+    people: list[Person],
+    channels: list[AlertChannel],
+    text: str,
+    conversation_id: int | None,
+    escalation_id: int | None = None,
+    stage_key: str = "",
+    announce: bool = True,
+) -> list[Alert]:
+    """Alerts for `people` on each of `channels`, where they have an address for it
+    (`alert_targets`)."""
     return [
         add_alert(
             session,
@@ -99,7 +107,7 @@ def alert_people(
             stage_key=stage_key,
             announce=announce,
         )
-        for channel, target in dict.fromkeys(targets)
+        for channel, target in alert_targets(policy, people, channels)
     ]
 
 

@@ -5,6 +5,7 @@ is still pending. Each alert ends `sent` (with the provider's id) or `failed` (w
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -74,6 +75,9 @@ async def _send_all(db: Database, http: httpx.AsyncClient, ids: list[int], base_
             await send_alert(db, http, alert_id, base_url=base_url)
         except Exception:  # one bad alert must not stop the others
             log.exception("alert %s failed", alert_id)
+        # One that fails at once (no Slack configured) awaits nothing of the network: a
+        # burst of a ladder's alerts must not hold the event loop until the last one.
+        await asyncio.sleep(0)
 
 
 def _load(db: Database, alert_id: int, base_url: str) -> Outgoing | None:
@@ -118,7 +122,9 @@ async def deliver(out: Outgoing, http: httpx.AsyncClient) -> str:
 async def send_alert(
     db: Database, http: httpx.AsyncClient, alert_id: int, *, base_url: str
 ) -> None:
-    out = _load(db, alert_id, base_url)
+    # The database work runs in a worker thread: on SQLite a write waits while the SLA
+    # timer's transaction holds the lock, and the event loop must not wait with it.
+    out = await asyncio.to_thread(_load, db, alert_id, base_url)
     if out is None:
         return
     status, error, reference = SENT, None, None
@@ -127,6 +133,12 @@ async def send_alert(
     except NotifierError as exc:
         status, error = FAILED, str(exc)
         log.warning("alert %s by %s to %s failed: %s", alert_id, out.channel, out.target, exc)
+    await asyncio.to_thread(_record, db, alert_id, status, error, reference)
+
+
+def _record(
+    db: Database, alert_id: int, status: str, error: str | None, reference: str | None
+) -> None:
     with db.session() as session:
         alert = session.get(Alert, alert_id)
         if alert is None:

@@ -16,8 +16,8 @@ from inbox import ladder
 from inbox.db import Database
 from inbox.events import Event
 from inbox.models import Alert, AuditEntry, Conversation, Notification, SlaStageRun
-from inbox.notifiers.alerts import alert_people
-from inbox.policy import AlertChannel, Policy
+from inbox.notifiers.alerts import alert_people, alert_targets
+from inbox.policy import Policy
 from inbox.scheduler import SlaTimer
 from inbox.sla import current_policy, moments
 from tests.factories import World, build_world
@@ -193,27 +193,32 @@ def test_an_earlier_timer_set_meanwhile_is_kept(session: Session) -> None:
         assert reload(session, c).next_timer_at == kept
 
 
-def test_alerts_go_where_alert_people_sends_them(session: Session) -> None:
-    people = [
-        *PEOPLE,
-        {"name": "Maria", "role": "manager", "email": "m@example.com", "slack": "U0M"},
-        {"name": "Jan", "role": "director", "phone": "+48600100400"},
-    ]
-    channel_sets: list[list[AlertChannel]] = [
-        ["slack"],
-        ["slack", "email", "sms"],
-        ["sms", "email", "email"],
-    ]
-    for notifiers in ({}, {"slack": {"channel": "C0ALERTS"}}):
-        policy = Policy.model_validate({"people": people, "notifiers": notifiers})
-        for channels in channel_sets:
-            them = policy.people
-            made = alert_people(
-                session, policy, people=them, channels=channels, text="x", conversation_id=None
-            )
-            assert ladder._alert_targets(policy, them, channels) == [
-                (a.channel, a.target) for a in made
+def test_alerts_go_once_to_each_place(session: Session) -> None:
+    people = Policy.model_validate(
+        {
+            "people": [
+                {"name": "Maria", "role": "manager", "email": "m@example.com", "slack": "U0M"},
+                {"name": "Jan", "role": "director", "phone": "+48600100400", "slack": "U0J"},
+                {"name": "Ola", "role": "director", "email": "m@example.com"},
             ]
+        }
+    ).people
+    own = Policy.model_validate({})
+    shared = Policy.model_validate({"notifiers": {"slack": {"channel": "C0ALERTS"}}})
+    assert alert_targets(own, people, ["slack", "sms", "email", "email"]) == [
+        ("slack", "U0M"),
+        ("slack", "U0J"),
+        ("sms", "+48600100400"),
+        ("email", "m@example.com"),
+    ]
+    assert alert_targets(shared, people, ["slack"]) == [("slack", "C0ALERTS")]
+    made = alert_people(
+        session, shared, people=people, channels=["slack", "email"], text="x", conversation_id=None
+    )
+    assert [(a.channel, a.target) for a in made] == [
+        ("slack", "C0ALERTS"),
+        ("email", "m@example.com"),
+    ]
     session.rollback()
 
 
