@@ -12,12 +12,13 @@ Everything listens on 127.0.0.1; every loop is bounded in count and in time.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -36,6 +37,8 @@ LATENCY_RATIO_GOAL = 2.0
 EMAIL_GOAL = 550.0
 PG_SERVER = "postgres@127.0.0.1:" + os.environ.get("HANDOFF_TEST_PG_PORT", "54329")
 PARTS = ("latency", "ingest", "email", "list", "sla")
+# The last run's rows as JSON (bench/.cache is git-ignored).
+LAST_RUN = dataset.CACHE / "last-run.json"
 LEGEND = (
     "Floors: POST → websockets: a bare Starlette POST that broadcasts to 50 sockets (same "
     "client, same uvicorn, interleaved); HTTP ingest: that bare POST with no sockets; SQLite "
@@ -339,6 +342,9 @@ def main() -> None:
     if "sla" in parts:
         rows += sla_timers.rows(args.quick, console)
     render(console, rows, title="Handoff performance, each figure next to its floor")
+    # The same figures as data, kept after the terminal scrolls away.
+    LAST_RUN.parent.mkdir(parents=True, exist_ok=True)
+    LAST_RUN.write_text(json.dumps([asdict(r) for r in rows], indent=1, ensure_ascii=False))
     console.print(LEGEND, highlight=False)
     if args.plans:
         for line in plans:

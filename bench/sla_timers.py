@@ -629,12 +629,11 @@ def rows(quick: bool, console: Console) -> list[Row]:
         + beside_rows(quiet, beside, "timer in client's process")
         + firing_rows(plan, apart, floor, "own process, latency beside")
         + beside_rows(quiet, beside_apart, "timer in own process")
-        + firing_rows(plan, firing_app, floor, "in the served app (stored lateness)")
+        + firing_rows(plan, firing_app, floor, "served app, as stored")
         + latency_rows(
             quiet_app,
             busy_app,
-            "POST → 50 websockets, p99, timer in the served app's process (stages due from "
-            f"{APP_LEAD:g} s after its start; none due in the quiet run)",
+            f"POST → 50 websockets, p99, timer in the served app, due from +{APP_LEAD:g} s",
         )
     )
 
@@ -683,6 +682,12 @@ def firing_rows(plan: Plan, firing: Firing, floor: float, how: str) -> list[Row]
             "",
             "",
         ),
+    ] + ([] if not firing.busy_seconds else _throughput_rows(plan, firing, floor, section))
+
+
+def _throughput_rows(plan: Plan, firing: Firing, floor: float, section: str) -> list[Row]:
+    """Only where the loop ran in this process: how fast it fired, how long it loaded."""
+    return [
         Row(
             section,
             "stages/s while the loop is busy",
