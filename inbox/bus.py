@@ -64,6 +64,8 @@ class MemoryBus:
     def __init__(self, *, replay_buffer: int = 10_000, backlog: int = 500) -> None:
         self._subs: set[Subscription] = set()
         self._recent: deque[Event] = deque(maxlen=replay_buffer)
+        # Published on the loop, not yet delivered (one a turn, see _deliver_in_turns).
+        self._waiting: deque[Event] = deque()
         self._seq = itertools.count(1)
         self._last = 0
         self._backlog = backlog
@@ -101,12 +103,20 @@ class MemoryBus:
             self._deliver(event)
 
     def _deliver_in_turns(self, batch: list[Event]) -> None:
-        """The first event now, each next one a loop turn later: the sockets woken by an event
-        send it before the next one is rendered (a new message reaches every agent before its
-        list row is drawn). The loop runs callbacks in order, so events keep theirs."""
-        self._deliver(batch[0])
-        if len(batch) > 1:
-            asyncio.get_running_loop().call_soon(self._deliver_in_turns, batch[1:])
+        """One event a loop turn, in the order published: the sockets woken by an event send
+        it before the next one is rendered (a new message reaches every agent before its list
+        row is drawn). With nothing waiting, the first goes at once."""
+        idle = not self._waiting
+        self._waiting.extend(batch)
+        if idle:
+            self._deliver_next()
+
+    def _deliver_next(self) -> None:
+        try:
+            self._deliver(self._waiting.popleft())
+        finally:
+            if self._waiting:
+                asyncio.get_running_loop().call_soon(self._deliver_next)
 
     def _deliver(self, event: Event) -> None:
         for enrich in self._enrichers:
@@ -114,6 +124,8 @@ class MemoryBus:
                 enrich(event)
             except Exception:  # a broken fragment must not stop delivery
                 log.exception("enricher failed for %s", event.type)
+        # The rows were for the renderer: the replay buffer must not keep them alive.
+        event.loaded = ()
         with self._lock:
             event.seq = next(self._seq)
             self._last = event.seq

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from inbox.bus import MemoryBus
 from inbox.events import Audience, Event
 
@@ -41,3 +43,26 @@ def test_a_number_from_before_a_restart_asks_for_a_resync() -> None:
     bus = MemoryBus(replay_buffer=3, backlog=10)
     bus.publish([make(1)])
     assert bus.replay(500, lambda e: True) is None
+
+
+async def test_on_the_loop_events_go_one_a_turn_in_the_order_published() -> None:
+    bus = MemoryBus(replay_buffer=100, backlog=100)
+    bus.bind_loop(asyncio.get_running_loop())
+    sub = bus.subscribe(lambda e: True)
+    seen: list[tuple[int, int]] = []  # (event, how many were delivered when it was read)
+
+    async def reader() -> None:
+        while True:
+            event = await sub.queue.get()
+            seen.append((event.data["i"], bus.last_seq))
+
+    task = asyncio.create_task(reader())
+    await asyncio.sleep(0)
+    bus.publish([make(1), make(2)])  # a commit's two events
+    bus.publish([make(3)])  # a second commit in the same turn
+    assert bus.last_seq == 1, "the first goes at once, the rest wait their turn"
+    for _ in range(10):
+        await asyncio.sleep(0)
+    task.cancel()
+    assert [i for i, _ in seen] == [1, 2, 3]
+    assert seen[0] == (1, 1), "the reader had event 1 before event 2 was delivered"
