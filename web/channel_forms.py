@@ -136,7 +136,7 @@ VERIFY_TOKEN_HELP = N_(
 )
 APP_SECRET_HELP = N_("Meta app → App settings → Basic → App secret")
 GRAPH_API = api_base("https://graph.facebook.com/v21.0")
-# WhatsApp and Messenger are two products of one Meta app: the same secret signs both's webhooks.
+# WhatsApp and Messenger are products of one Meta app: one secret signs the webhooks of both.
 META_APP = (
     Field("app_secret", N_("App secret"), APP_SECRET_HELP, secret=True, required=True),
     Field("verify_token", N_("Verify token"), VERIFY_TOKEN_HELP, secret=True, required=True),
