@@ -215,6 +215,17 @@ def do_create_token(*, session: Session, agent: Agent, label: str = "") -> str:
     return token
 
 
+def do_revoke_tokens(*, session: Session, agent: Agent) -> int:
+    """Delete every API token of `agent`; returns how many there were. A server process
+    stops accepting them at once when the revocation is its own, within 5 s otherwise
+    (token_scopes.py)."""
+    assert agent.id is not None
+    revoked = session.execute(delete(ApiToken).where(col(ApiToken.agent_id) == agent.id))
+    count = int(getattr(revoked, "rowcount", 0) or 0)
+    record(session, "token.revoked", details={"agent_id": agent.id, "count": count})
+    return count
+
+
 def agent_for_token(session: Session, token: str) -> Agent:
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == _token_digest(token))).first()
     agent = session.get(Agent, row.agent_id) if row else None

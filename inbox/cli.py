@@ -1,5 +1,5 @@
 """The `handoff` command (CONTRACT.md): serve, migrate, seed-demo, create-user, create-token,
-import-policy and export-policy (docs/concepts/escalation-policy.md)."""
+revoke-tokens, import-policy and export-policy (docs/concepts/escalation-policy.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from sqlmodel import select
 
-from .accounts import do_create_agent, do_create_token
+from .accounts import do_create_agent, do_create_token, do_revoke_tokens
 from .bus import MemoryBus
 from .db import Database, make_engine
 from .errors import HandoffError, InvalidInput
@@ -76,6 +76,16 @@ def cmd_create_token(settings: Settings, args: argparse.Namespace) -> None:
         token = do_create_token(session=session, agent=agent, label="cli")
         session.commit()
     print(token)
+
+
+def cmd_revoke_tokens(settings: Settings, args: argparse.Namespace) -> None:
+    with database(settings).session() as session:
+        agent = session.exec(select(Agent).where(Agent.email == args.email.lower())).first()
+        if agent is None:
+            raise HandoffError(f"no agent with email {args.email}")
+        count = do_revoke_tokens(session=session, agent=agent)
+        session.commit()
+    console.print(f"Revoked {count} API token{'s' if count != 1 else ''} of {agent.email}")
 
 
 def cmd_export_policy(settings: Settings, _: argparse.Namespace) -> None:
@@ -163,6 +173,9 @@ def parser() -> argparse.ArgumentParser:
     token = sub.add_parser("create-token", help="print a new API token for an agent")
     token.add_argument("--email", required=True)
     token.set_defaults(run=cmd_create_token)
+    revoke = sub.add_parser("revoke-tokens", help="delete every API token of an agent")
+    revoke.add_argument("--email", required=True)
+    revoke.set_defaults(run=cmd_revoke_tokens)
     export = sub.add_parser("export-policy", help="print the escalation policy as YAML")
     export.set_defaults(run=cmd_export_policy)
     imported = sub.add_parser("import-policy", help="check a YAML policy file and put it in force")

@@ -99,6 +99,12 @@ def test_created_user_gets_a_token_that_opens_the_api(
     )
     assert created.status_code == 201, created.text
 
+    # Revoked: the very next request is refused, though the server had it remembered.
+    assert main(["revoke-tokens", "--email", "ops@example.com"]) == 0
+    assert "Revoked 1 API token of ops@example.com" in capsys.readouterr().err
+    refused = app_client.get("/api/v1/agents", headers={"authorization": f"Bearer {token}"})
+    assert refused.status_code == 401, refused.text
+
 
 def test_seed_demo_if_empty_seeds_once(
     env_database: str, capsys: pytest.CaptureFixture[str]
