@@ -118,7 +118,7 @@ class MemoryBus:
             if self._waiting:
                 asyncio.get_running_loop().call_soon(self._deliver_next)
 
-    def _deliver(self, event: Event) -> None:
+    def _enrich(self, event: Event) -> None:
         for enrich in self._enrichers:
             try:
                 enrich(event)
@@ -126,6 +126,9 @@ class MemoryBus:
                 log.exception("enricher failed for %s", event.type)
         # The rows were for the renderer: the replay buffer must not keep them alive.
         event.loaded = ()
+
+    def _deliver(self, event: Event) -> None:
+        self._enrich(event)
         with self._lock:
             event.seq = next(self._seq)
             self._last = event.seq

@@ -148,11 +148,7 @@ class RedisBus(MemoryBus):
                 await client.aclose()
 
     def _deliver_numbered(self, event: Event) -> None:
-        for enrich in self._enrichers:
-            try:
-                enrich(event)
-            except Exception:  # a broken fragment must not stop delivery
-                log.exception("enricher failed for %s", event.type)
+        self._enrich(event)
         with self._lock:
             if event.seq <= self._last:
                 return  # seen already (a reconnect overlapping)
