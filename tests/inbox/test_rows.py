@@ -1,0 +1,72 @@
+"""inbox/rows.py writes past the unit of work; the session must not be able to tell."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import event, inspect
+from sqlmodel import Session
+
+from inbox.db import Database
+from inbox.models import Contact, Conversation, Message
+from inbox.rows import insert_row, write_changes
+from tests.factories import build_world, customer_writes
+
+
+def test_an_inserted_row_is_persistent_clean_and_defaulted(session: Session) -> None:
+    contact = insert_row(session, Contact, name="Ola Nordmann", email="ola@example.no")
+    state = inspect(contact)
+    assert state.persistent and not state.modified and contact in session
+    assert contact.id is not None
+    # The model's defaults, factories included, are on the object as in the row.
+    assert contact.notes == "" and contact.customer_tier == "standard"
+    assert contact.created_at is not None
+    assert session.get(Contact, contact.id) is contact  # the identity map holds it
+    session.commit()
+    session.expire_all()
+    again = session.get(Contact, contact.id)
+    assert again is not None and again.email == "ola@example.no"
+    assert again.created_at == contact.created_at
+
+
+def test_a_required_field_left_out_is_refused(session: Session) -> None:
+    with pytest.raises(TypeError, match=r"Message\.conversation_id is required"):
+        insert_row(session, Message, kind="incoming", content="hello")
+
+
+def test_written_changes_reach_the_database_and_leave_nothing_to_flush(
+    session: Session, db: Database
+) -> None:
+    w = build_world(session)
+    conversation = customer_writes(session, w.webchat, "Where is my parcel?").conversation
+    conversation.preview = "Changed"
+    conversation.version += 1
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", _collect(statements))
+    write_changes(session, conversation)
+    assert len(statements) == 1 and statements[0].startswith("UPDATE conversation SET")
+    assert "preview" in statements[0] and "subject" not in statements[0]
+    assert not session.dirty and not inspect(conversation).modified
+    session.commit()
+    assert len(statements) == 1  # the commit's flush found nothing left
+    with db.session() as other:
+        stored = other.get(Conversation, conversation.id)
+        assert stored is not None and stored.preview == "Changed"
+
+
+def test_nothing_changed_sends_nothing(session: Session, db: Database) -> None:
+    w = build_world(session)
+    conversation = customer_writes(session, w.webchat, "Hi").conversation
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", _collect(statements))
+    write_changes(session, conversation)
+    assert statements == []
+
+
+def _collect(into: list[str]) -> Callable[..., None]:
+    def before(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        into.append(statement)
+
+    return before
