@@ -32,6 +32,7 @@ from inbox.redis_bus import RedisBus
 from inbox.scheduler import run_sla_timers
 from inbox.settings import Settings
 from inbox.timers import run_housekeeping, run_snooze_timer
+from inbox.wal import WalCheckpointer
 from shortcuts.webhooks import run_webhook_sender
 from web import (
     admin,
@@ -85,7 +86,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
     else:
         bus = MemoryBus(replay_buffer=settings.replay_buffer, backlog=settings.connection_backlog)
-    db = Database(make_engine(settings.database_url), bus)
+    db = Database(make_engine(settings.database_url, checkpoint_in_background=True), bus)
     templates = make_templates()
     handoff = AppState(
         settings=settings,
@@ -112,6 +113,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if isinstance(bus, RedisBus):
             await bus.start()
         smtp = await _open_smtp_listener(db, settings)
+        checkpointer = WalCheckpointer(db.engine) if db.is_sqlite else None
+        if checkpointer is not None:
+            checkpointer.start()
         tasks = [
             asyncio.create_task(run_dispatcher(db, handoff.http), name="dispatcher"),
             asyncio.create_task(run_imap_polling(db), name="imap-polling"),
@@ -148,6 +152,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await handoff.http.aclose()
             if isinstance(bus, RedisBus):
                 await bus.stop()
+            if checkpointer is not None:
+                checkpointer.stop()
             db.engine.dispose()
 
     routes: list[BaseRoute] = [

@@ -16,12 +16,15 @@ from sqlmodel import Session
 
 from .bus import EventBus
 from .events import Event
+from .wal import SAFETY_NET_PAGES
 
 _PENDING = "handoff_pending_events"
 _BUS = "handoff_bus"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, checkpoint_in_background: bool = False) -> Engine:
+    """`checkpoint_in_background`: a `wal.WalCheckpointer` will copy the write-ahead log into
+    the database file, so commits leave that work to it (SQLite only)."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=False
@@ -33,6 +36,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
+            if checkpoint_in_background:
+                cur.execute(f"PRAGMA wal_autocheckpoint={SAFETY_NET_PAGES}")
             cur.close()
 
         return engine
