@@ -81,6 +81,9 @@ class InboundMessage:
     # the thread shows folded; `content` holds the new words as text.
     html: str | None = None
     quoted: str = ""
+    # The inbox's channel as the sender knows it (the API channel's route): another kind of
+    # inbox refuses the message. Checked here, on the row the duplicate check reads anyway.
+    expected_channel: str | None = None
 
 
 @dataclass
@@ -182,6 +185,12 @@ def do_receive_inbound(
     inbox, found = _inbox_and_existing(session, inbound.inbox_id, inbound.external_id)
     if inbox is None:
         raise NotFound("No such inbox")
+    if inbound.expected_channel not in (None, inbox.channel):
+        raise InvalidInput(
+            f"inbox {inbox.id} is a {inbox.channel} inbox; only {inbound.expected_channel} "
+            "inboxes take messages here",
+            {"field": "channel"},
+        )
     if found is not None:
         return _duplicate(session, found)
     try:
