@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -10,7 +12,10 @@ from inbox.accounts import authenticate
 from inbox.errors import HandoffError, InvalidInput, Unauthorized
 from web.i18n import available_locales, gettext
 
+from .security import own_origin
 from .state import signed_in, state
+
+log = logging.getLogger("handoff.auth")
 
 
 def safe_next(target: str | None) -> str:
@@ -28,6 +33,20 @@ async def login_page(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     app = state(request)
+    # No session yet, so no CSRF token to check: a form on another site could still sign a
+    # victim in to the attacker's account (login CSRF). Browsers name the page a POST comes
+    # from; one from elsewhere is refused. Without the header (a script, an old browser) the
+    # password alone decides, as the CSRF check's own rule for cookie-less requests does.
+    if "origin" in request.headers and not own_origin(
+        request.headers, app.settings.allowed_origins
+    ):
+        log.warning("sign-in refused: Origin %s", request.headers["origin"])
+        return app.templates.TemplateResponse(
+            request,
+            "login.html",
+            {"next": "/", "error": gettext("Sign in from Handoff's own sign-in page.")},
+            status_code=403,
+        )
     form = await request.form()
     email = str(form.get("email", "")).strip().lower()
     password = str(form.get("password", ""))

@@ -22,6 +22,7 @@ from inbox.access import EventPredicate, audience_of, can_see_conversation, scop
 from inbox.events import Event
 from inbox.models import Agent, Conversation
 
+from .security import own_origin
 from .state import AppState, session_agent_id, state
 
 log = logging.getLogger("handoff.ws")
@@ -32,12 +33,8 @@ CLOSE_OVERFLOW = 1013
 
 
 def origin_allowed(ws: WebSocket, app_state: AppState) -> bool:
-    origin = ws.headers.get("origin")
-    if origin is None:
-        return False
-    host = ws.headers.get("host", "")
-    own = {f"http://{host}", f"https://{host}"}
-    return origin in own or origin in app_state.settings.allowed_origins
+    # A browser always sends Origin on a websocket; a page elsewhere must not ride the cookie.
+    return own_origin(ws.headers, app_state.settings.allowed_origins)
 
 
 def parse_since(ws: WebSocket) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette_csrf.middleware import CSRFMiddleware
 
@@ -45,6 +46,13 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def own_origin(headers: Headers, allowed: list[str]) -> bool:
+    """Whether the request's `Origin` is Handoff's own address (or one the settings allow)."""
+    origin = headers.get("origin")
+    host = headers.get("host", "")
+    return origin in (f"http://{host}", f"https://{host}") or origin in allowed
 
 
 # Authenticated by a bearer token, a provider's signature or a visitor token: no cookie.

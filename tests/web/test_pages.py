@@ -30,6 +30,27 @@ def test_sign_in_attempts_are_rate_limited(app_client: TestClient, session: Sess
     assert "Too many sign-in attempts" in response.text
 
 
+def test_a_sign_in_form_posted_from_another_site_is_refused(
+    app_client: TestClient, session: Session
+) -> None:
+    # Login CSRF: a page elsewhere must not sign the visitor in to someone else's account.
+    build_world(session)
+    credentials = {"email": "dana@example.com", "password": "pw-123456"}
+    elsewhere = app_client.post(
+        "/login",
+        data=credentials,
+        headers={"origin": "https://evil.example"},
+        follow_redirects=False,
+    )
+    assert elsewhere.status_code == 403
+    assert "Sign in from Handoff&#39;s own sign-in page." in elsewhere.text
+    assert "handoff_session" not in elsewhere.cookies
+    own = app_client.post(
+        "/login", data=credentials, headers={"origin": "http://testserver"}, follow_redirects=False
+    )
+    assert own.status_code == 303
+
+
 def test_signed_out_visitors_go_to_the_login_page(app_client: TestClient) -> None:
     response = app_client.get("/inbox", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"].startswith("/login")
