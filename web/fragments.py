@@ -57,6 +57,12 @@ class FragmentRenderer:
         return session
 
     def _message(self, event: Event) -> tuple[str | None, dict[str, Any]]:
+        given = next((row for row in event.loaded if isinstance(row, Message)), None)
+        if given is not None and given.sender_agent_id is None:
+            # A customer's message, as its transaction wrote it, is all the block shows: no
+            # session to open and no rows to merge on the path every inbound message takes.
+            event.data["delivery"] = given.delivery
+            return "message", {"m": given, "senders": {}}
         with self._session(event) as session:
             message = session.get(Message, event.data["message_id"])
             if message is None:
