@@ -37,9 +37,7 @@ async def login(request: Request) -> Response:
     # victim in to the attacker's account (login CSRF). Browsers name the page a POST comes
     # from; one from elsewhere is refused. Without the header (a script, an old browser) the
     # password alone decides, as the CSRF check's own rule for cookie-less requests does.
-    if "origin" in request.headers and not own_origin(
-        request.headers, app.settings.allowed_origins
-    ):
+    if "origin" in request.headers and not own_origin(request.headers, app.settings):
         log.warning("sign-in refused: Origin %s", request.headers["origin"])
         return app.templates.TemplateResponse(
             request,

@@ -34,7 +34,7 @@ CLOSE_OVERFLOW = 1013
 
 def origin_allowed(ws: WebSocket, app_state: AppState) -> bool:
     # A browser always sends Origin on a websocket; a page elsewhere must not ride the cookie.
-    return own_origin(ws.headers, app_state.settings.allowed_origins)
+    return own_origin(ws.headers, app_state.settings)
 
 
 def parse_since(ws: WebSocket) -> int | None:

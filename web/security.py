@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from starlette_csrf.middleware import CSRFMiddleware
+
+from inbox.settings import Settings
 
 SESSION_COOKIE = "handoff_session"
 
@@ -48,11 +51,17 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def own_origin(headers: Headers, allowed: list[str]) -> bool:
-    """Whether the request's `Origin` is Handoff's own address (or one the settings allow)."""
+def own_origin(headers: Headers, settings: Settings) -> bool:
+    """Whether the request's `Origin` is Handoff's own address: the `Host` it was sent to,
+    HANDOFF_PUBLIC_URL (a proxy may rewrite `Host`), or one of HANDOFF_ALLOWED_ORIGINS."""
     origin = headers.get("origin")
+    if origin is None:
+        return False
     host = headers.get("host", "")
-    return origin in (f"http://{host}", f"https://{host}") or origin in allowed
+    if origin in (f"http://{host}", f"https://{host}") or origin in settings.allowed_origins:
+        return True
+    public = urlsplit(settings.public_url or "")
+    return bool(public.netloc) and origin == f"{public.scheme}://{public.netloc}"
 
 
 # Authenticated by a bearer token, a provider's signature or a visitor token: no cookie.

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from sqlmodel import Session, select
+from starlette.datastructures import Headers
 from starlette.testclient import TestClient
 
 from inbox.db import Database
 from inbox.models import Conversation, Message, Notification
+from inbox.settings import Settings
 from tests.conftest import csrf_headers, login
 from tests.factories import build_world, customer_writes
+from web.security import own_origin
 
 
 def test_sign_in_with_a_wrong_password_says_so(app_client: TestClient, session: Session) -> None:
@@ -49,6 +52,23 @@ def test_a_sign_in_form_posted_from_another_site_is_refused(
         "/login", data=credentials, headers={"origin": "http://testserver"}, follow_redirects=False
     )
     assert own.status_code == 303
+
+
+def test_own_origin_knows_the_host_the_public_url_and_the_allowed_origins(
+    settings: Settings,
+) -> None:
+    def sent(origin: str, host: str = "10.0.0.5:8000") -> Headers:
+        return Headers({"origin": origin, "host": host})
+
+    assert own_origin(sent("http://10.0.0.5:8000"), settings)
+    assert not own_origin(sent("https://help.example.com"), settings)
+    assert not own_origin(Headers({"host": "10.0.0.5:8000"}), settings)  # no Origin at all
+    behind_proxy = settings.model_copy(
+        update={"public_url": "https://help.example.com/", "allowed_origins": ["https://b.example"]}
+    )
+    assert own_origin(sent("https://help.example.com"), behind_proxy)
+    assert own_origin(sent("https://b.example"), behind_proxy)
+    assert not own_origin(sent("https://help.example.com.evil.example"), behind_proxy)
 
 
 def test_signed_out_visitors_go_to_the_login_page(app_client: TestClient) -> None:
