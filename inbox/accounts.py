@@ -226,6 +226,14 @@ def do_revoke_tokens(*, session: Session, agent: Agent) -> int:
     return count
 
 
+def do_end_sessions(*, session: Session, agent: Agent) -> None:
+    """End every browser session of `agent`: each page and websocket asks them to sign in
+    again (the agent's websockets within a heartbeat). API tokens are revoked apart."""
+    agent.session_epoch += 1
+    session.add(agent)
+    record(session, "sessions.ended", details={"agent_id": agent.id})
+
+
 def agent_for_token(session: Session, token: str) -> Agent:
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == _token_digest(token))).first()
     agent = session.get(Agent, row.agent_id) if row else None

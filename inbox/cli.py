@@ -1,5 +1,5 @@
 """The `handoff` command (CONTRACT.md): serve, migrate, seed-demo, create-user, create-token,
-revoke-tokens, import-policy and export-policy (docs/concepts/escalation-policy.md)."""
+revoke-tokens, sign-out, import-policy and export-policy (docs/concepts/escalation-policy.md)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from sqlmodel import select
 
-from .accounts import do_create_agent, do_create_token, do_revoke_tokens
+from .accounts import do_create_agent, do_create_token, do_end_sessions, do_revoke_tokens
 from .bus import MemoryBus
 from .db import Database, make_engine
 from .errors import HandoffError, InvalidInput
@@ -86,6 +86,16 @@ def cmd_revoke_tokens(settings: Settings, args: argparse.Namespace) -> None:
         count = do_revoke_tokens(session=session, agent=agent)
         session.commit()
     console.print(f"Revoked {count} API token{'s' if count != 1 else ''} of {agent.email}")
+
+
+def cmd_sign_out(settings: Settings, args: argparse.Namespace) -> None:
+    with database(settings).session() as session:
+        agent = session.exec(select(Agent).where(Agent.email == args.email.lower())).first()
+        if agent is None:
+            raise HandoffError(f"no agent with email {args.email}")
+        do_end_sessions(session=session, agent=agent)
+        session.commit()
+    console.print(f"Every browser session of {agent.email} is ended; they sign in again")
 
 
 def cmd_export_policy(settings: Settings, _: argparse.Namespace) -> None:
@@ -176,6 +186,9 @@ def parser() -> argparse.ArgumentParser:
     revoke = sub.add_parser("revoke-tokens", help="delete every API token of an agent")
     revoke.add_argument("--email", required=True)
     revoke.set_defaults(run=cmd_revoke_tokens)
+    sign_out = sub.add_parser("sign-out", help="end every browser session of an agent")
+    sign_out.add_argument("--email", required=True)
+    sign_out.set_defaults(run=cmd_sign_out)
     export = sub.add_parser("export-policy", help="print the escalation policy as YAML")
     export.set_defaults(run=cmd_export_policy)
     imported = sub.add_parser("import-policy", help="check a YAML policy file and put it in force")

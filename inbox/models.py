@@ -66,6 +66,9 @@ class Agent(SQLModel, table=True):
     locale: str = Field(default="en", max_length=16)
     created_at: datetime = Field(default_factory=utcnow)
     last_assigned_at: datetime | None = None
+    # Each browser session remembers the value it signed in under; raising it ends them all
+    # (accounts.do_end_sessions), since a signed cookie cannot be taken back.
+    session_epoch: int = 0
 
 
 class ApiToken(SQLModel, table=True):

@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 from inbox.cli import main
 from inbox.db import make_engine
 from inbox.models import Agent, Conversation, Team
+from tests.conftest import login
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -104,6 +105,13 @@ def test_created_user_gets_a_token_that_opens_the_api(
     assert "Revoked 1 API token of ops@example.com" in capsys.readouterr().err
     refused = app_client.get("/api/v1/agents", headers={"authorization": f"Bearer {token}"})
     assert refused.status_code == 401, refused.text
+
+    # Her browser is signed out the same way.
+    login(app_client, "ops@example.com", "a-long-password")
+    assert app_client.get("/inbox", follow_redirects=False).status_code == 200
+    assert main(["sign-out", "--email", "ops@example.com"]) == 0
+    assert "Every browser session of ops@example.com is ended" in capsys.readouterr().err
+    assert app_client.get("/inbox", follow_redirects=False).status_code == 303
 
 
 def test_seed_demo_if_empty_seeds_once(

@@ -70,6 +70,7 @@ async def login(request: Request) -> Response:
         )
     request.session.clear()
     request.session["agent_id"] = agent.id
+    request.session["epoch"] = agent.session_epoch
     request.session["locale"] = agent.locale
     target = safe_next(str(form.get("next", "")))
     if request.headers.get("hx-request"):

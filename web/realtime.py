@@ -23,7 +23,7 @@ from inbox.events import Event
 from inbox.models import Agent, Conversation
 
 from .security import own_origin
-from .state import AppState, session_agent_id, state
+from .state import AppState, session_agent, state
 
 log = logging.getLogger("handoff.ws")
 
@@ -50,9 +50,8 @@ async def agent_socket(ws: WebSocket) -> None:
     if not origin_allowed(ws, app_state):
         await ws.close(code=CLOSE_POLICY, reason="origin not allowed")
         return
-    agent_id = session_agent_id(ws)
     with app_state.db.session() as session:
-        agent = session.get(Agent, agent_id) if agent_id is not None else None
+        agent = session_agent(ws, session)
         if agent is None:
             await ws.close(code=CLOSE_POLICY, reason="sign in first")
             return
@@ -93,11 +92,23 @@ async def agent_socket(ws: WebSocket) -> None:
                 await asyncio.sleep(0)
                 await send(sub.queue.get_nowait())
 
+    def still_signed_in() -> bool:
+        with app_state.db.session() as session:
+            return session_agent(ws, session) is not None
+
     async def heartbeat() -> None:
-        """A ping after a quiet spell, so proxies keep the connection and the browser knows."""
+        """A ping after a quiet spell, so proxies keep the connection and the browser knows;
+        and, once a beat, a look at whether the agent's sessions were ended meanwhile (by
+        `handoff sign-out`, maybe in another process): then the socket closes."""
         beat = app_state.settings.heartbeat_seconds
+        checked = loop_time()
         while True:
-            await asyncio.sleep(max(0.05, last_written + beat - loop_time()))
+            await asyncio.sleep(max(0.05, min(last_written, checked) + beat - loop_time()))
+            if loop_time() - checked >= beat:
+                checked = loop_time()
+                if not await asyncio.to_thread(still_signed_in):
+                    await ws.close(code=CLOSE_POLICY, reason="signed out")
+                    return
             if loop_time() - last_written >= beat:
                 await ping()
 

@@ -74,12 +74,27 @@ def session_agent_id(conn: HTTPConnection) -> int | None:
     return int(value) if isinstance(value, int) else None
 
 
+def session_epoch(conn: HTTPConnection) -> int:
+    value = conn.session.get("epoch", 0)
+    return value if isinstance(value, int) else -1
+
+
+def session_agent(conn: HTTPConnection, session: Session) -> Agent | None:
+    """The agent this browser signed in as, unless their sessions were ended since."""
+    agent_id = session_agent_id(conn)
+    agent = session.get(Agent, agent_id) if agent_id is not None else None
+    if agent is None or agent.session_epoch != session_epoch(conn):
+        if agent_id is not None:
+            conn.session.clear()  # the answer drops the dead cookie: signing in starts clean
+        return None
+    return agent
+
+
 @contextmanager
 def signed_in(conn: HTTPConnection) -> Iterator[AgentContext]:
     """A session plus the signed-in agent and what they may see; Unauthorized otherwise."""
-    agent_id = session_agent_id(conn)
     with state(conn).db.session() as session:
-        agent = session.get(Agent, agent_id) if agent_id is not None else None
+        agent = session_agent(conn, session)
         if agent is None:
             raise Unauthorized("Please sign in")
         yield AgentContext(session, agent, scope_for(session, agent))

@@ -10,6 +10,7 @@ from sqlmodel import Session
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from inbox.accounts import do_end_sessions
 from inbox.bus import MemoryBus
 from inbox.events import Audience, Event
 from tests.conftest import csrf_headers, login
@@ -44,6 +45,27 @@ def test_socket_needs_a_session_and_our_origin(app_client: TestClient, session: 
         pass
     with app_client.websocket_connect("/ws", headers=ORIGIN) as ws:
         assert ws.receive_json()["type"] == "hello"
+
+
+def test_ending_an_agents_sessions_signs_out_their_pages_and_closes_their_socket(
+    app_client: TestClient, session: Session
+) -> None:
+    w = build_world(session)
+    login(app_client, "dana@example.com")
+    assert app_client.get("/inbox", follow_redirects=False).status_code == 200
+    with app_client.websocket_connect("/ws", headers=ORIGIN) as ws:
+        assert ws.receive_json()["type"] == "hello"
+        do_end_sessions(session=session, agent=w.dana)
+        session.commit()
+        # Within a heartbeat (0.5 s in tests) the open socket learns it and closes.
+        with pytest.raises(WebSocketDisconnect) as closed:
+            next_frame(ws, lambda f: False)
+        assert closed.value.code == 1008
+    assert app_client.get("/inbox", follow_redirects=False).status_code == 303
+    with pytest.raises(WebSocketDisconnect), app_client.websocket_connect("/ws", headers=ORIGIN):
+        pass
+    login(app_client, "dana@example.com")  # signing in again starts a session that counts
+    assert app_client.get("/inbox", follow_redirects=False).status_code == 200
 
 
 def test_agents_hear_only_conversations_they_may_see(
