@@ -43,7 +43,8 @@ def _columns(model: type[SQLModel]) -> frozenset[str]:
 
 def insert_row(session: Session, model: type[Row], **values: Any) -> Row:
     """INSERT a `model` row with `values` (the model's defaults for the rest) and return it
-    attached to the session, as a flush would leave it."""
+    attached to the session, as a flush would leave it. For models keyed by an `id` the
+    database assigns, as all of Handoff's are."""
     for name, default, factory in _defaults(model):
         if name not in values:
             if factory is not None:
