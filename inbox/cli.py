@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from .accounts import do_create_agent, do_create_token, do_end_sessions, do_revoke_tokens
 from .bus import MemoryBus
@@ -68,11 +68,16 @@ def cmd_create_user(settings: Settings, args: argparse.Namespace) -> None:
     console.print(f"Created {agent.role} {agent.email} (id {agent.id})")
 
 
+def _agent_by_email(session: Session, email: str) -> Agent:
+    agent = session.exec(select(Agent).where(Agent.email == email.lower())).first()
+    if agent is None:
+        raise HandoffError(f"no agent with email {email}")
+    return agent
+
+
 def cmd_create_token(settings: Settings, args: argparse.Namespace) -> None:
     with database(settings).session() as session:
-        agent = session.exec(select(Agent).where(Agent.email == args.email.lower())).first()
-        if agent is None:
-            raise HandoffError(f"no agent with email {args.email}")
+        agent = _agent_by_email(session, args.email)
         token = do_create_token(session=session, agent=agent, label="cli")
         session.commit()
     print(token)
@@ -80,9 +85,7 @@ def cmd_create_token(settings: Settings, args: argparse.Namespace) -> None:
 
 def cmd_revoke_tokens(settings: Settings, args: argparse.Namespace) -> None:
     with database(settings).session() as session:
-        agent = session.exec(select(Agent).where(Agent.email == args.email.lower())).first()
-        if agent is None:
-            raise HandoffError(f"no agent with email {args.email}")
+        agent = _agent_by_email(session, args.email)
         count = do_revoke_tokens(session=session, agent=agent)
         session.commit()
     console.print(f"Revoked {count} API token{'s' if count != 1 else ''} of {agent.email}")
@@ -90,9 +93,7 @@ def cmd_revoke_tokens(settings: Settings, args: argparse.Namespace) -> None:
 
 def cmd_sign_out(settings: Settings, args: argparse.Namespace) -> None:
     with database(settings).session() as session:
-        agent = session.exec(select(Agent).where(Agent.email == args.email.lower())).first()
-        if agent is None:
-            raise HandoffError(f"no agent with email {args.email}")
+        agent = _agent_by_email(session, args.email)
         do_end_sessions(session=session, agent=agent)
         session.commit()
     console.print(f"Every browser session of {agent.email} is ended; they sign in again")
