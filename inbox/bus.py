@@ -3,6 +3,10 @@
 Each subscriber has a bounded queue: a browser that falls behind is dropped from live
 delivery and told to resync, so it never holds up the others. A ring buffer of recent
 events lets a reconnecting browser replay what it missed by sequence number.
+
+List-row events (`conversation.created`, `conversation.updated`) follow their commit by
+ROW_DELAY, on the event loop: the message itself reaches every agent first, and a burst of
+changes to one conversation reaches them as one row.
 """
 
 from __future__ import annotations
@@ -21,6 +25,13 @@ log = logging.getLogger(__name__)
 
 EventFilter = Callable[[Event], bool]
 Enricher = Callable[[Event], None]
+
+# Events that redraw a row of the conversation list: each makes every agent's browser parse
+# a frame, so they wait for the message frames a commit also published to go out first.
+LIST_ROW_EVENTS = frozenset({"conversation.created", "conversation.updated"})
+# Long enough for a commit's message frames to reach 50 sockets (about 2 ms) and for the
+# rows of a burst to merge; far below what an agent could notice in the list.
+ROW_DELAY = 0.01
 
 
 class Subscription:
@@ -66,6 +77,9 @@ class MemoryBus:
         self._recent: deque[Event] = deque(maxlen=replay_buffer)
         # Published on the loop, not yet delivered (one a turn, see _deliver_in_turns).
         self._waiting: deque[Event] = deque()
+        # List rows held back until ROW_DELAY has passed (see _sort), and the timer for them.
+        self._held_rows: list[Event] = []
+        self._rows_timer: asyncio.TimerHandle | None = None
         self._seq = itertools.count(1)
         self._last = 0
         self._backlog = backlog
@@ -89,14 +103,59 @@ class MemoryBus:
         if not batch:
             return
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is not loop:
-                loop.call_soon_threadsafe(self._deliver_in_turns, batch)
-                return
+        if loop is None or loop.is_closed():
+            # No loop to wait on (a command, a test without a server): all at once, in order.
+            self._send(batch)
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not loop:
+            loop.call_soon_threadsafe(self._sort, batch)
+            return
+        self._sort(batch)
+
+    def _sort(self, batch: list[Event]) -> None:
+        """On the loop: what a commit published goes now, its list rows after ROW_DELAY."""
+        now = [event for event in batch if event.type not in LIST_ROW_EVENTS]
+        if now:
+            self._send(now)
+        rows = [event for event in batch if event.type in LIST_ROW_EVENTS]
+        if not rows:
+            return
+        for event in rows:
+            self._hold_row(event)
+        if self._rows_timer is None:
+            self._rows_timer = asyncio.get_running_loop().call_later(ROW_DELAY, self._release_rows)
+
+    def _hold_row(self, event: Event) -> None:
+        """A row waiting for its turn replaces an older one that says the same thing: same
+        conversation, same kind of change, same audience. The newer row shows the later
+        state, and a browser reacts to both alike."""
+        for i, held in enumerate(self._held_rows):
+            if (
+                held.type == event.type == "conversation.updated"
+                and held.data.get("conversation_id") == event.data.get("conversation_id")
+                and held.data.get("change") == event.data.get("change")
+                and held.audience == event.audience
+            ):
+                del self._held_rows[i]
+                break
+        self._held_rows.append(event)
+
+    def _release_rows(self) -> None:
+        rows, self._held_rows = self._held_rows, []
+        self._rows_timer = None
+        self._send(rows)
+
+    def _send(self, batch: list[Event]) -> None:
+        """Number and fan out, in order. Another backend (Redis) sends to its server here."""
+        try:
+            on_loop = asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
             self._deliver_in_turns(batch)
             return
         for event in batch:
@@ -104,8 +163,7 @@ class MemoryBus:
 
     def _deliver_in_turns(self, batch: list[Event]) -> None:
         """One event a loop turn, in the order published: the sockets woken by an event send
-        it before the next one is rendered (a new message reaches every agent before its list
-        row is drawn). With nothing waiting, the first goes at once."""
+        it before the next one is rendered. With nothing waiting, the first goes at once."""
         idle = not self._waiting
         self._waiting.extend(batch)
         if idle:

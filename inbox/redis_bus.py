@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterable
 from typing import Any
 
 import redis
@@ -93,10 +92,8 @@ class RedisBus(MemoryBus):
         self._listener: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
-    def publish(self, events: Iterable[Event]) -> None:
-        batch = list(events)
-        if not batch:
-            return
+    def _send(self, batch: list[Event]) -> None:
+        # Numbered by Redis, delivered by every process's listener (this one's included).
         pipe = self._sync.pipeline(transaction=False)
         for event in batch:
             self._number_and_publish(
@@ -111,6 +108,10 @@ class RedisBus(MemoryBus):
         await self._ready.wait()
 
     async def stop(self) -> None:
+        if self._rows_timer is not None:
+            # Rows still held back go out before the connection closes.
+            self._rows_timer.cancel()
+            self._release_rows()
         if self._listener is not None:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -161,3 +161,23 @@ def test_agents_on_different_workers_see_each_other_viewing(
             maria, lambda f: f["type"] == "presence" and len(f["data"]["viewers"]) == 1
         )
         assert gone["data"]["viewers"] == [{"agent_id": w.manager.id, "name": "Maria Lopez"}]
+
+
+async def test_list_rows_wait_for_the_message_and_are_not_lost_at_stop(redis_url: str) -> None:
+    namespace = f"test-{uuid.uuid4().hex}"
+    leaving, staying = (RedisBus(redis_url, namespace=namespace) for _ in range(2))
+    await leaving.start()
+    await staying.start()
+    try:
+        sub = staying.subscribe(lambda e: True)
+        audience = Audience(conversation_id=7, inbox_id=1, team_id=1, tier=1)
+        row = Event("conversation.updated", {"conversation_id": 7, "change": "message"}, audience)
+        leaving.publish([_event(1), row])
+        first = await asyncio.wait_for(sub.queue.get(), 5)
+        assert first.type == "test.tick" and sub.queue.empty(), "the row waits its delay"
+        # The publishing worker shuts down before the delay is over: the row still goes out.
+        await leaving.stop()
+        later = await asyncio.wait_for(sub.queue.get(), 5)
+        assert (later.type, later.seq) == ("conversation.updated", first.seq + 1)
+    finally:
+        await staying.stop()
