@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -39,7 +39,7 @@ from .models import (
     Status,
     Team,
 )
-from .rows import insert_row, write_changes
+from .rows import insert_row, load_row, select_columns, write_changes
 
 # A customer who writes again within this window reopens their resolved conversation
 # (and counts a reopen); later, a new conversation starts.
@@ -101,37 +101,49 @@ class Received:
 _MESSAGE_BY_EXTERNAL_ID = select(Message).where(
     Message.inbox_id == bindparam("inbox_id"), Message.external_id == bindparam("external_id")
 )
+# These three are Core SELECTs whose rows `load_row` turns into the models: the ORM's query
+# layer would double what each costs (inbox/rows.py).
+_INBOX, _MESSAGE = Inbox.__table__, Message.__table__  # type: ignore[attr-defined]
+_CONTACT, _IDENTITY = Contact.__table__, ContactIdentity.__table__  # type: ignore[attr-defined]
+_CONVERSATION = Conversation.__table__  # type: ignore[attr-defined]
 _INBOX_AND_MESSAGE = (
-    select(Inbox, Message)
-    .outerjoin(
-        Message,
-        (col(Message.inbox_id) == col(Inbox.id))
-        & (col(Message.external_id) == bindparam("external_id")),
+    select_columns(Inbox, Message)
+    .select_from(
+        _INBOX.outerjoin(
+            _MESSAGE,
+            (_MESSAGE.c.inbox_id == _INBOX.c.id)
+            & (_MESSAGE.c.external_id == bindparam("external_id")),
+        )
     )
-    .where(Inbox.id == bindparam("inbox_id"))
+    .where(_INBOX.c.id == bindparam("inbox_id"))
 )
-# The identity and its contact in one query (identity.contact_id is a non-null foreign key
-# with ON DELETE CASCADE, so an identity always has its contact).
-_CONTACT_BY_IDENTITY = (
-    select(Contact)
-    .join(ContactIdentity, col(ContactIdentity.contact_id) == col(Contact.id))
+# The identity, its contact and the contact's latest conversation in this inbox, in one query
+# (identity.contact_id is a non-null foreign key with ON DELETE CASCADE, so an identity always
+# has its contact). `inbox_id + 0`: SQLite (no statistics) would otherwise walk
+# ix_conversation_inbox_activity, every conversation of the inbox, instead of the few of this
+# contact (ix_conversation_contact); the "+ 0" keeps the term out of index choice (the SQLite
+# docs' own idiom; harmless on PostgreSQL).
+_LATEST = Conversation.__table__.alias("latest")  # type: ignore[attr-defined]
+_CONTACT_AND_LATEST = (
+    select_columns(Contact, Conversation)
+    .select_from(
+        _IDENTITY.join(_CONTACT, _IDENTITY.c.contact_id == _CONTACT.c.id).outerjoin(
+            _CONVERSATION,
+            _CONVERSATION.c.id
+            == select(func.max(_LATEST.c.id))
+            .where(
+                _LATEST.c.contact_id == _CONTACT.c.id,
+                _LATEST.c.inbox_id + 0 == bindparam("inbox_id"),
+            )
+            .scalar_subquery(),
+        )
+    )
     .where(
-        ContactIdentity.inbox_id == bindparam("inbox_id"),
-        ContactIdentity.identifier == bindparam("identifier"),
+        _IDENTITY.c.inbox_id == bindparam("inbox_id"),
+        _IDENTITY.c.identifier == bindparam("identifier"),
     )
 )
 _CONTACT_BY_EMAIL = select(Contact).where(Contact.email == bindparam("email"))
-# `inbox_id + 0`: SQLite (no statistics) otherwise walks ix_conversation_inbox_activity, every
-# conversation of the inbox, instead of the few of this contact (ix_conversation_contact); the
-# "+ 0" keeps the term out of index choice (the SQLite docs' own idiom; harmless on PostgreSQL).
-_LATEST_CONVERSATION = (
-    select(Conversation)
-    .where(
-        Conversation.contact_id == bindparam("contact_id"),
-        col(Conversation.inbox_id) + 0 == bindparam("inbox_id"),
-    )
-    .order_by(col(Conversation.id).desc())
-)
 
 
 def check_content(content: str) -> str:
@@ -158,10 +170,15 @@ def _inbox_and_existing(
     every channel message carries an id and this runs for each of them."""
     if external_id is None:
         return session.get(Inbox, inbox_id), None
-    row = session.exec(
-        _INBOX_AND_MESSAGE, params={"inbox_id": inbox_id, "external_id": external_id}
-    ).first()
-    return (row[0], row[1]) if row is not None else (None, None)
+    row = (
+        session.connection()
+        .execute(_INBOX_AND_MESSAGE, {"inbox_id": inbox_id, "external_id": external_id})
+        .first()
+    )
+    if row is None:
+        return None, None
+    inbox = load_row(session, Inbox, row)
+    return inbox, load_row(session, Message, row, start=len(_INBOX.columns))
 
 
 def _duplicate(session: Session, message: Message) -> Received:
@@ -182,6 +199,9 @@ def do_receive_inbound(
     """
     now = now or utcnow()
     content = check_content(inbound.content) if not inbound.attachments else inbound.content
+    # The lookups below are Core statements, which do not flush what the caller left pending
+    # the way ORM queries do; with nothing pending this costs nothing.
+    session.flush()
     inbox, found = _inbox_and_existing(session, inbound.inbox_id, inbound.external_id)
     if inbox is None:
         raise NotFound("No such inbox")
@@ -206,47 +226,67 @@ def do_receive_inbound(
 
 
 def find_or_create_contact(session: Session, inbox: Inbox, inbound: InboundMessage) -> Contact:
-    return _contact_for(session, inbox, inbound)[0]
+    return _contact_for(session, inbox, inbound).contact
 
 
-def _contact_for(session: Session, inbox: Inbox, inbound: InboundMessage) -> tuple[Contact, bool]:
-    """The sender's contact, and whether it was created just now."""
-    contact = session.exec(
-        _CONTACT_BY_IDENTITY, params={"inbox_id": inbox.id, "identifier": inbound.identifier}
-    ).first()
-    if contact is not None:
-        return contact, False
-    created = False
+@dataclass
+class _Sender:
+    contact: Contact
+    created: bool = False
+    # The contact's latest conversation in the inbox, read with the contact.
+    latest: Conversation | None = None
+
+
+def _contact_for(session: Session, inbox: Inbox, inbound: InboundMessage) -> _Sender:
+    """The sender's contact, whether it was created just now, and its latest conversation."""
+    row = (
+        session.connection()
+        .execute(_CONTACT_AND_LATEST, {"inbox_id": inbox.id, "identifier": inbound.identifier})
+        .first()
+    )
+    if row is not None:
+        contact = load_row(session, Contact, row)
+        assert contact is not None
+        latest = load_row(session, Conversation, row, start=len(_CONTACT.columns))
+        return _Sender(contact, latest=latest)
+    contact = None
     if inbound.email and inbound.match_email:
         contact = session.exec(_CONTACT_BY_EMAIL, params={"email": inbound.email}).first()
-    if contact is None:
-        created = True
-        contact = insert_row(
-            session,
-            Contact,
-            name=inbound.name or inbound.email or inbound.identifier,
-            email=inbound.email,
-            phone=inbound.phone,
-            language=inbound.language,
+    sender = _Sender(contact) if contact is not None else None
+    if sender is None:
+        sender = _Sender(
+            insert_row(
+                session,
+                Contact,
+                name=inbound.name or inbound.email or inbound.identifier,
+                email=inbound.email,
+                phone=inbound.phone,
+                language=inbound.language,
+            ),
+            created=True,
         )
-    assert contact.id is not None and inbox.id is not None
+    else:
+        # A known contact, new to this inbox's identities: their conversation may be here all
+        # the same (an agent started it, or the identity was removed).
+        sender.latest = session.exec(
+            select(Conversation)
+            .where(Conversation.contact_id == sender.contact.id)
+            .where(col(Conversation.inbox_id) + 0 == inbox.id)
+            .order_by(col(Conversation.id).desc())
+        ).first()
+    assert sender.contact.id is not None and inbox.id is not None
     insert_row(
         session,
         ContactIdentity,
-        contact_id=contact.id,
+        contact_id=sender.contact.id,
         inbox_id=inbox.id,
         identifier=inbound.identifier,
     )
-    return contact, created
+    return sender
 
 
 def _thread_of(
-    session: Session,
-    inbox: Inbox,
-    contact: Contact,
-    inbound: InboundMessage,
-    *,
-    new_contact: bool = False,
+    session: Session, inbox: Inbox, sender: _Sender, inbound: InboundMessage
 ) -> Conversation | None:
     """The conversation this message belongs to, or None for a new one."""
     refs = inbound.thread_refs[:50]
@@ -264,22 +304,25 @@ def _thread_of(
                 return session.get(Conversation, found[ref])
     if inbound.ticket_conversation_id is not None:
         tagged = session.get(Conversation, inbound.ticket_conversation_id)
-        if tagged is not None and tagged.contact_id == contact.id and tagged.inbox_id == inbox.id:
+        if (
+            tagged is not None
+            and tagged.contact_id == sender.contact.id
+            and tagged.inbox_id == inbox.id
+        ):
             return tagged
-    if inbound.starts_thread or new_contact:
+    if inbound.starts_thread or sender.created:
         # A contact inserted in this transaction has no conversation yet: no other
         # transaction can have seen its id.
         return None
-    return session.exec(
-        _LATEST_CONVERSATION, params={"contact_id": contact.id, "inbox_id": inbox.id}
-    ).first()
+    return sender.latest
 
 
 def _store_inbound(
     session: Session, inbox: Inbox, inbound: InboundMessage, content: str, now: datetime
 ) -> Received:
-    contact, new_contact = _contact_for(session, inbox, inbound)
-    conversation = _thread_of(session, inbox, contact, inbound, new_contact=new_contact)
+    sender = _contact_for(session, inbox, inbound)
+    contact = sender.contact
+    conversation = _thread_of(session, inbox, sender, inbound)
     if inbound.auto_submitted and conversation is not None:
         return _store_auto_submitted(session, conversation, contact, inbound, content, now)
     new = reopened = False
