@@ -309,7 +309,7 @@ async def measure(
     floor = Target(
         name="floor",
         base=floor_base,
-        post_path="/post",
+        post_path="/messages",
         headers={},
         body=lambda n: {"id": n, "content": f"Message {n}"},
         answer_id=lambda answer: int(answer["id"]),
@@ -385,7 +385,10 @@ def run(
                 app_port,
                 app_log,
             ) as app_base,
-            serving("bench.serve_floor", [], floor_port, floor_log) as floor_base,
+            # Traced like the app: the instrumentation's own cost falls on both sides.
+            serving(
+                "bench.serve_floor", ["--trace-sockets", str(agents)], floor_port, floor_log
+            ) as floor_base,
         ):
             coro = measure(
                 app_base,

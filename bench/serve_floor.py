@@ -3,7 +3,9 @@
 No database, no sessions, no middleware: the least any Python server on uvicorn can do to
 take a POST and put a small JSON frame on 50 sockets. Served like bench/serve_app.py, so the
 difference between the two is what Handoff itself costs.
-`python -m bench.serve_floor --port PORT`.
+`python -m bench.serve_floor --port PORT [--trace-sockets N]`: with the second, the same
+timestamps as the app's (bench/trace.py) are taken here too, so both servers carry the same
+instrumentation and the difference stays Handoff's own.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from .trace import traced
 
 
 def make_app() -> Starlette:
@@ -51,15 +56,22 @@ def make_app() -> Starlette:
         finally:
             sockets.discard(ws)
 
-    return Starlette(routes=[Route("/post", post, methods=["POST"]), WebSocketRoute("/ws", socket)])
+    # "/messages", like the app's route: bench/trace.py times POSTs to paths ending so.
+    return Starlette(
+        routes=[Route("/messages", post, methods=["POST"]), WebSocketRoute("/ws", socket)]
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--trace-sockets", type=int, help="time each POST and socket send")
     args = parser.parse_args()
+    app: ASGIApp = make_app()
+    if args.trace_sockets:
+        app = traced(app, args.trace_sockets)
     uvicorn.run(
-        make_app(),
+        app,
         host="127.0.0.1",
         port=args.port,
         log_level="warning",

@@ -13,12 +13,14 @@ and the flush are simpler and just as right.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, TypeVar
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Column, Select, Table, inspect, select
+from sqlalchemy import Column, Dialect, Select, Table, inspect, select
+from sqlalchemy.engine import Compiled
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlmodel import Session, SQLModel
 
@@ -60,6 +62,79 @@ def columns_of(model: type[SQLModel]) -> list[Column[Any]]:
 def select_columns(*models: type[SQLModel]) -> Select[Any]:
     """A Core SELECT of the models' columns, one model after the other."""
     return select(*(column for model in models for column in columns_of(model)))
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    compiled: Compiled
+    # Parameter names in order for a positional driver (SQLite's "?"), else None (named).
+    positions: tuple[str, ...] | None
+    binds: dict[str, Any]  # name: the parameter's type's converter
+    # Per column, its type's converter for what the driver returns; known once the first
+    # cursor describes its columns (some drivers' converters depend on the type code).
+    results: list[Callable[[Any], Any] | None] = field(default_factory=list)
+
+
+class Lookup:
+    """A Core SELECT run on the driver's own cursor: compiled once per dialect, its parameters
+    and values converted by the columns' own types, as SQLAlchemy's execute would. Less than
+    half the cost of a Core `execute` (a message's lookups after a quiet moment: 100 µs
+    instead of 240), at the price of SQLAlchemy's cursor events, which nothing here uses."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        self._by_dialect: dict[str, _Compiled] = {}
+
+    def first(self, session: Session, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        connection = session.connection()
+        dialect = connection.dialect
+        compiled = self._by_dialect.get(dialect.name)
+        if compiled is None:
+            compiled = self._by_dialect[dialect.name] = self._compile(dialect)
+        values = dict(compiled.compiled.construct_params(params) or {})
+        for name, process in compiled.binds.items():
+            values[name] = process(values[name])
+        cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            if compiled.positions is not None:
+                cursor.execute(compiled.sql, tuple(values[name] for name in compiled.positions))
+            else:
+                cursor.execute(compiled.sql, values)
+            row = cursor.fetchone()
+            if not compiled.results:
+                # One slice assignment: two threads doing this at once leave one whole list.
+                compiled.results[:] = self._converters(dialect, cursor.description)
+        finally:
+            cursor.close()
+        if row is None:
+            return None
+        return tuple(
+            process(value) if process is not None and value is not None else value
+            for process, value in zip(compiled.results, row, strict=True)
+        )
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled = self.statement.compile(dialect=dialect)
+        binds: dict[str, Any] = {}
+        for name, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                binds[name] = process
+        return _Compiled(
+            sql=compiled.string,
+            compiled=compiled,
+            positions=tuple(compiled.positiontup) if compiled.positiontup else None,
+            binds=binds,
+        )
+
+    def _converters(
+        self, dialect: Dialect, description: Sequence[Sequence[Any]]
+    ) -> list[Callable[[Any], Any] | None]:
+        return [
+            column.type.dialect_impl(dialect).result_processor(dialect, described[1])
+            for column, described in zip(self.statement.selected_columns, description, strict=True)
+        ]
 
 
 def load_row(

@@ -196,8 +196,9 @@ async def receive(request: Request) -> JSONResponse:
 
 
 routes: list[BaseRoute] = [
-    *api_settings.routes,
+    # First: every customer message through the API channel comes this way.
     Route("/inboxes/{id:int}/messages", receive, methods=["POST"]),
+    *api_settings.routes,
     Route("/conversations", list_conversations, methods=["GET"]),
     Route("/conversations/{id:int}", get_conversation, methods=["GET"]),
     Route("/conversations/{id:int}/messages", list_messages, methods=["GET"]),

@@ -75,6 +75,9 @@ def make_templates() -> Jinja2Blocks:
         loader=jinja2.FileSystemLoader(str(ROOT / "templates")),
         autoescape=True,
         extensions=["jinja2.ext.i18n"],
+        # Templates are read once per process, like the code: otherwise every render (two per
+        # customer message, for the live fragments) stats its file to see if it changed.
+        auto_reload=False,
     )
     templates = Jinja2Blocks(env=env)
     env.install_gettext_callables(  # type: ignore[attr-defined]

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import event, inspect
-from sqlmodel import Session
+from sqlalchemy import bindparam, event, inspect
+from sqlmodel import Session, col
 
 from inbox.db import Database
 from inbox.models import Contact, Conversation, Message
-from inbox.rows import insert_row, write_changes
+from inbox.rows import Lookup, insert_row, load_row, select_columns, write_changes
 from tests.factories import build_world, customer_writes
 
 
@@ -70,3 +70,46 @@ def _collect(into: list[str]) -> Callable[..., None]:
         into.append(statement)
 
     return before
+
+
+def test_a_lookup_reads_what_the_orm_reads(session: Session, db: Database) -> None:
+    w = build_world(session)
+    conversation = customer_writes(session, w.webchat, "Where is my parcel?").conversation
+    assert conversation.id is not None
+    session.commit()
+    lookup = Lookup(select_columns(Conversation).where(col(Conversation.id) == bindparam("id")))
+    with db.session() as fresh:
+        row = lookup.first(fresh, {"id": conversation.id})
+        assert row is not None
+        loaded = load_row(fresh, Conversation, row)
+        assert loaded is not None and inspect(loaded).persistent and not fresh.dirty
+    with db.session() as other:
+        through_orm = other.get(Conversation, conversation.id)
+        assert through_orm is not None
+        for column in Conversation.__table__.columns:  # type: ignore[attr-defined]
+            # Same values, same types: datetimes, enums, JSON, as the ORM converts them.
+            mine, theirs = getattr(loaded, column.key), getattr(through_orm, column.key)
+            assert (mine, type(mine)) == (theirs, type(theirs)), column.key
+    with db.session() as fresh:
+        assert lookup.first(fresh, {"id": -1}) is None
+
+
+def test_a_loaded_row_the_session_holds_is_that_row(session: Session) -> None:
+    w = build_world(session)
+    conversation = customer_writes(session, w.webchat, "Hello").conversation
+    conversation.preview = "not saved yet"
+    lookup = Lookup(
+        select_columns(Conversation, Message)
+        .outerjoin(
+            Message,
+            (col(Message.conversation_id) == col(Conversation.id))
+            & (col(Message.external_id) == "none"),
+        )
+        .where(col(Conversation.id) == bindparam("id"))
+    )
+    row = lookup.first(session, {"id": conversation.id})
+    assert row is not None
+    assert load_row(session, Conversation, row) is conversation
+    assert conversation.preview == "not saved yet", "what the session holds is not overwritten"
+    after = len(Conversation.__table__.columns)  # type: ignore[attr-defined]
+    assert load_row(session, Message, row, start=after) is None, "the outer join found none"

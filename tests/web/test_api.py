@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from hashlib import sha256
@@ -14,6 +15,7 @@ from typing import Any, cast
 import pytest
 from sqlmodel import Session, select
 from starlette.applications import Starlette
+from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from inbox.accounts import do_create_inbox, do_create_token
@@ -21,6 +23,7 @@ from inbox.clock import utcnow
 from inbox.conversations import do_set_status
 from inbox.events import Event
 from inbox.models import Agent, Notification
+from main import create_app
 from tests.conftest import login
 from tests.factories import World, build_world, customer_writes
 
@@ -764,3 +767,18 @@ def test_a_reply_reaches_the_integration_signed(
     assert payload["message"]["content"] == "Here is a new code: SPRING25"
     assert payload["conversation_id"] == got["conversation_id"]
     assert payload["contact"]["identifier"] == "shop-user-42"
+
+
+def test_no_two_api_routes_share_a_path_and_method() -> None:
+    # main.py orders the API's routes for speed (the channel route first); that is only safe
+    # while no route could shadow another.
+    mount = next(r for r in create_app().routes if isinstance(r, Mount) and r.path == "/api/v1")
+    pairs = Counter(
+        (route.path, method)
+        for route in mount.routes
+        if isinstance(route, Route)
+        for method in route.methods or ()
+    )
+    assert [pair for pair, n in pairs.items() if n > 1] == []
+    first = mount.routes[0]
+    assert isinstance(first, Route) and first.path == "/inboxes/{id:int}/messages"
