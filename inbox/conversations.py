@@ -39,7 +39,7 @@ from .models import (
     Status,
     Team,
 )
-from .rows import Lookup, insert_row, load_row, select_columns, write_changes
+from .rows import insert_row, load_row, lookup, select_columns, write_changes
 
 # A customer who writes again within this window reopens their resolved conversation
 # (and counts a reopen); later, a new conversation starts.
@@ -106,7 +106,7 @@ _MESSAGE_BY_EXTERNAL_ID = select(Message).where(
 _INBOX, _MESSAGE = Inbox.__table__, Message.__table__  # type: ignore[attr-defined]
 _CONTACT, _IDENTITY = Contact.__table__, ContactIdentity.__table__  # type: ignore[attr-defined]
 _CONVERSATION = Conversation.__table__  # type: ignore[attr-defined]
-_INBOX_AND_MESSAGE = Lookup(
+_INBOX_AND_MESSAGE = lookup(
     select_columns(Inbox, Message)
     .select_from(
         _INBOX.outerjoin(
@@ -124,7 +124,7 @@ _INBOX_AND_MESSAGE = Lookup(
 # contact (ix_conversation_contact); the "+ 0" keeps the term out of index choice (the SQLite
 # docs' own idiom; harmless on PostgreSQL).
 _LATEST = Conversation.__table__.alias("latest")  # type: ignore[attr-defined]
-_CONTACT_AND_LATEST = Lookup(
+_CONTACT_AND_LATEST = lookup(
     select_columns(Contact, Conversation)
     .select_from(
         _IDENTITY.join(_CONTACT, _IDENTITY.c.contact_id == _CONTACT.c.id).outerjoin(

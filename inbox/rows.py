@@ -3,11 +3,11 @@
 Every customer message is its own transaction, and on SQLite the ORM's bookkeeping costs
 several times the statement it sends: a single-row UPDATE takes 190 µs through a flush and
 55 µs as one Core statement; building a SQLModel row runs 35 µs of pydantic and SQLAlchemy
-attribute events before its INSERT; an ORM SELECT of one contact takes 430 µs where the same
-Core SELECT takes 240 (a message's first statements, after a quiet moment, on this kind of
-machine). These functions send the same statements and leave the session as the ORM would
-(the object persistent, clean, in the identity map), so code after them cannot tell the
-difference. Use them where a path is measured hot; elsewhere `session.exec`, `session.add`
+attribute events before its INSERT; an ORM SELECT of one contact takes 430 µs, the same
+Core SELECT 240 and the same statement on the driver's cursor 100 (a message's statements
+after a quiet moment, on this kind of machine). These functions send the same statements,
+on the driver's cursor (`OnCursor`), and leave the session as the ORM would (the object
+persistent, clean, in the identity map), so code after them cannot tell the difference. Use them where a path is measured hot; elsewhere `session.exec`, `session.add`
 and the flush are simpler and just as right.
 """
 
@@ -19,8 +19,9 @@ from functools import cache
 from typing import Any, TypeVar
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Column, Dialect, Select, Table, inspect, select
+from sqlalchemy import Column, Dialect, Insert, Select, Table, Update, bindparam, inspect, select
 from sqlalchemy.engine import Compiled
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from sqlmodel import Session, SQLModel
 
@@ -76,17 +77,37 @@ class _Compiled:
     results: list[Callable[[Any], Any] | None] = field(default_factory=list)
 
 
-class Lookup:
-    """A Core SELECT run on the driver's own cursor: compiled once per dialect, its parameters
-    and values converted by the columns' own types, as SQLAlchemy's execute would. Less than
-    half the cost of a Core `execute` (a message's lookups after a quiet moment: 100 µs
-    instead of 240), at the price of SQLAlchemy's cursor events, which nothing here uses."""
+class OnCursor:
+    """A Core statement run on the driver's own cursor: compiled once per dialect, its
+    parameters and returned values converted by the columns' own types, as SQLAlchemy's
+    execute would. Less than half the cost of a Core `execute` (one of a message's statements
+    after a quiet moment: 100 µs instead of 240), at the price of SQLAlchemy's cursor events,
+    which nothing on the message path uses."""
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(
+        self, statement: Select[Any] | Insert | Update, returns: Sequence[Column[Any]] = ()
+    ) -> None:
         self.statement = statement
+        self.returns = list(returns)  # the columns a returned row holds, in order
         self._by_dialect: dict[str, _Compiled] = {}
 
     def first(self, session: Session, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """Run it; the first row it returns (converted), or None."""
+        row, _ = self._run(session, params, fetch=True)
+        return row
+
+    def run(self, session: Session, params: dict[str, Any]) -> None:
+        """Run a statement that returns nothing (an UPDATE)."""
+        self._run(session, params, fetch=False)
+
+    def last_id(self, session: Session, params: dict[str, Any]) -> Any:
+        """Run an INSERT; the id the database gave the row."""
+        row, last_id = self._run(session, params, fetch=bool(self.returns))
+        return row[0] if row is not None else last_id
+
+    def _run(
+        self, session: Session, params: dict[str, Any], *, fetch: bool
+    ) -> tuple[tuple[Any, ...] | None, Any]:
         connection = session.connection()
         dialect = connection.dialect
         compiled = self._by_dialect.get(dialect.name)
@@ -96,11 +117,20 @@ class Lookup:
         for name, process in compiled.binds.items():
             values[name] = process(values[name])
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        driver_error = dialect.loaded_dbapi.Error
         try:
-            if compiled.positions is not None:
-                cursor.execute(compiled.sql, tuple(values[name] for name in compiled.positions))
-            else:
-                cursor.execute(compiled.sql, values)
+            try:
+                if compiled.positions is not None:
+                    cursor.execute(compiled.sql, tuple(values[n] for n in compiled.positions))
+                else:
+                    cursor.execute(compiled.sql, values)
+            except driver_error as error:
+                # As SQLAlchemy would raise it: callers catch IntegrityError and the like.
+                raise DBAPIError.instance(
+                    compiled.sql, values, error, driver_error, dialect=dialect
+                ) from error
+            if not fetch:
+                return None, getattr(cursor, "lastrowid", None)
             row = cursor.fetchone()
             if not compiled.results:
                 # One slice assignment: two threads doing this at once leave one whole list.
@@ -108,11 +138,12 @@ class Lookup:
         finally:
             cursor.close()
         if row is None:
-            return None
-        return tuple(
+            return None, None
+        converted = tuple(
             process(value) if process is not None and value is not None else value
             for process, value in zip(compiled.results, row, strict=True)
         )
+        return converted, None
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)
@@ -121,10 +152,11 @@ class Lookup:
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 binds[name] = process
+        positions = getattr(compiled, "positiontup", None)
         return _Compiled(
             sql=compiled.string,
             compiled=compiled,
-            positions=tuple(compiled.positiontup) if compiled.positiontup else None,
+            positions=tuple(positions) if positions else None,
             binds=binds,
         )
 
@@ -133,8 +165,13 @@ class Lookup:
     ) -> list[Callable[[Any], Any] | None]:
         return [
             column.type.dialect_impl(dialect).result_processor(dialect, described[1])
-            for column, described in zip(self.statement.selected_columns, description, strict=True)
+            for column, described in zip(self.returns, description, strict=True)
         ]
+
+
+def lookup(statement: Select[Any]) -> OnCursor:
+    """A SELECT to run with `first`."""
+    return OnCursor(statement, returns=list(statement.selected_columns))  # type: ignore[arg-type]
 
 
 def load_row(
@@ -176,10 +213,34 @@ def insert_row(session: Session, model: type[Row], **values: Any) -> Row:
                 raise TypeError(f"{model.__name__}.{name} is required")
             else:
                 values[name] = default
+    returning = bool(session.connection().dialect.insert_returning)
+    row_id = _insert(model, returning=returning).last_id(session, values)
+    assert row_id is not None
+    return _attach(session, model, {**values, "id": row_id})
+
+
+@cache
+def _insert(model: type[SQLModel], *, returning: bool) -> OnCursor:
+    """The model's INSERT of every column but the key, which the database gives: read back
+    with RETURNING where the database has it, else from the cursor (SQLite before 3.35)."""
     table: Table = model.__table__  # type: ignore[attr-defined]
-    key = session.connection().execute(table.insert(), values).inserted_primary_key
-    assert key is not None
-    return _attach(session, model, {**values, "id": key[0]})
+    statement = table.insert().values(
+        {c.key: bindparam(c.key) for c in table.columns if not c.primary_key}
+    )
+    if not returning:
+        return OnCursor(statement)
+    return OnCursor(statement.returning(table.c.id), returns=[table.c.id])
+
+
+@cache
+def _update(model: type[SQLModel], keys: frozenset[str]) -> OnCursor:
+    """The model's UPDATE of these columns, by key; one per set of columns a path changes."""
+    table: Table = model.__table__  # type: ignore[attr-defined]
+    return OnCursor(
+        table.update()
+        .where(table.c.id == bindparam("row_id"))
+        .values({key: bindparam(key) for key in sorted(keys)})
+    )
 
 
 def write_changes(session: Session, row: SQLModel) -> None:
@@ -190,9 +251,8 @@ def write_changes(session: Session, row: SQLModel) -> None:
     changed = {key: state.dict[key] for key in modified.intersection(_columns(type(row)))}
     if not changed:
         return
-    table: Table = type(row).__table__  # type: ignore[attr-defined]
-    where = [column == getattr(row, column.key) for column in table.primary_key]
-    session.connection().execute(table.update().where(*where), changed)
+    assert state.identity is not None
+    _update(type(row), frozenset(changed)).run(session, {**changed, "row_id": state.identity[0]})
     if len(changed) < len(modified):
         return  # something else changed too (a relationship): the next flush sees to it
     # What a flush does once its statements ran (SQLAlchemy has no public name for it):

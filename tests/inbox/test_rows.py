@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, event, inspect
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from inbox.db import Database
 from inbox.models import Contact, Conversation, Message
-from inbox.rows import Lookup, insert_row, load_row, select_columns, write_changes
+from inbox.rows import OnCursor, insert_row, load_row, lookup, select_columns, write_changes
 from tests.factories import build_world, customer_writes
 
 
@@ -37,14 +37,13 @@ def test_a_required_field_left_out_is_refused(session: Session) -> None:
 
 
 def test_written_changes_reach_the_database_and_leave_nothing_to_flush(
-    session: Session, db: Database
+    session: Session, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     w = build_world(session)
     conversation = customer_writes(session, w.webchat, "Where is my parcel?").conversation
     conversation.preview = "Changed"
     conversation.version += 1
-    statements: list[str] = []
-    event.listen(db.engine, "before_cursor_execute", _collect(statements))
+    statements = _collect_all(db, monkeypatch)
     write_changes(session, conversation)
     assert len(statements) == 1 and statements[0].startswith("UPDATE conversation SET")
     assert "preview" in statements[0] and "subject" not in statements[0]
@@ -56,20 +55,32 @@ def test_written_changes_reach_the_database_and_leave_nothing_to_flush(
         assert stored is not None and stored.preview == "Changed"
 
 
-def test_nothing_changed_sends_nothing(session: Session, db: Database) -> None:
+def test_nothing_changed_sends_nothing(
+    session: Session, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     w = build_world(session)
     conversation = customer_writes(session, w.webchat, "Hi").conversation
-    statements: list[str] = []
-    event.listen(db.engine, "before_cursor_execute", _collect(statements))
+    statements = _collect_all(db, monkeypatch)
     write_changes(session, conversation)
     assert statements == []
 
 
-def _collect(into: list[str]) -> Callable[..., None]:
-    def before(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        into.append(statement)
+def _collect_all(db: Database, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement sent from now: through SQLAlchemy, and on the driver's own cursor."""
+    statements: list[str] = []
 
-    return before
+    def before(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    run = OnCursor._run
+
+    def spy(self: OnCursor, *args: Any, **kwargs: Any) -> Any:
+        statements.append(str(self.statement.compile(dialect=db.engine.dialect)))
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(OnCursor, "_run", spy)
+    return statements
 
 
 def test_a_lookup_reads_what_the_orm_reads(session: Session, db: Database) -> None:
@@ -77,9 +88,9 @@ def test_a_lookup_reads_what_the_orm_reads(session: Session, db: Database) -> No
     conversation = customer_writes(session, w.webchat, "Where is my parcel?").conversation
     assert conversation.id is not None
     session.commit()
-    lookup = Lookup(select_columns(Conversation).where(col(Conversation.id) == bindparam("id")))
+    reads = lookup(select_columns(Conversation).where(col(Conversation.id) == bindparam("id")))
     with db.session() as fresh:
-        row = lookup.first(fresh, {"id": conversation.id})
+        row = reads.first(fresh, {"id": conversation.id})
         assert row is not None
         loaded = load_row(fresh, Conversation, row)
         assert loaded is not None and inspect(loaded).persistent and not fresh.dirty
@@ -91,14 +102,14 @@ def test_a_lookup_reads_what_the_orm_reads(session: Session, db: Database) -> No
             mine, theirs = getattr(loaded, column.key), getattr(through_orm, column.key)
             assert (mine, type(mine)) == (theirs, type(theirs)), column.key
     with db.session() as fresh:
-        assert lookup.first(fresh, {"id": -1}) is None
+        assert reads.first(fresh, {"id": -1}) is None
 
 
 def test_a_loaded_row_the_session_holds_is_that_row(session: Session) -> None:
     w = build_world(session)
     conversation = customer_writes(session, w.webchat, "Hello").conversation
     conversation.preview = "not saved yet"
-    lookup = Lookup(
+    reads = lookup(
         select_columns(Conversation, Message)
         .outerjoin(
             Message,
@@ -107,9 +118,26 @@ def test_a_loaded_row_the_session_holds_is_that_row(session: Session) -> None:
         )
         .where(col(Conversation.id) == bindparam("id"))
     )
-    row = lookup.first(session, {"id": conversation.id})
+    row = reads.first(session, {"id": conversation.id})
     assert row is not None
     assert load_row(session, Conversation, row) is conversation
     assert conversation.preview == "not saved yet", "what the session holds is not overwritten"
     after = len(Conversation.__table__.columns)  # type: ignore[attr-defined]
     assert load_row(session, Message, row, start=after) is None, "the outer join found none"
+
+
+def test_a_refused_insert_raises_what_sqlalchemy_would(session: Session) -> None:
+    # The domain catches IntegrityError to tell a concurrent duplicate from a real failure.
+    w = build_world(session)
+    message = customer_writes(session, w.webchat, "Hi", external_id="dup-1").message
+    with pytest.raises(IntegrityError):
+        insert_row(
+            session,
+            Message,
+            conversation_id=message.conversation_id,
+            inbox_id=message.inbox_id,
+            kind="incoming",
+            content="Hi again",
+            external_id="dup-1",
+        )
+    session.rollback()
