@@ -5,6 +5,11 @@ queries, a third of what storing a customer's message costs. They change rarely,
 kept per token for `ttl` seconds. A commit in this process that changes an agent, a team, a
 membership or a token forgets them all at once; another worker's change (several processes
 behind Redis) is seen when the entry expires.
+
+A token in use is read again before its entry expires: once an entry is half its `ttl` old,
+`stale()` lists the token, and the web layer refreshes it off the request path
+(`refresh`). A busy integration then never waits for the three queries, which a request
+after a quiet moment pays 1.5 ms for, while an entry still never outlives `ttl`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sqlmodel import Session
 
 from .access import Scope, scope_for
 from .accounts import agent_for_token
+from .errors import Unauthorized
 from .models import Agent, ApiToken, InboxMember, Membership, Team
 
 # The tables a scope is read from: a change to any of them may change what someone sees.
@@ -48,26 +54,67 @@ class TokenScopes:
         self.clock = clock
         self._entries: OrderedDict[str, tuple[float, int, Agent, Scope]] = OrderedDict()
         self._lock = threading.Lock()
+        # Tokens whose entries are past half their life, by key; a refresh is under way for
+        # those in `_refreshing`.
+        self._stale: dict[str, str] = {}
+        self._refreshing: set[str] = set()
 
     def resolve(self, session: Session, token: str) -> tuple[Agent, Scope]:
         """The token's agent (attached to `session`) and scope; Unauthorized when unknown."""
-        key = hashlib.sha256(token.encode()).hexdigest()
+        key = _key(token)
         now = self.clock()
         generation = access_generation()
         with self._lock:
             entry = self._entries.get(key)
         if entry is not None and entry[0] > now and entry[1] == generation:
-            _, _, agent, scope = entry
+            expires, _, agent, scope = entry
+            if expires - now < self.ttl / 2 and key not in self._refreshing:
+                with self._lock:
+                    self._stale[key] = token
             return session.merge(agent, load=False), scope
         agent = agent_for_token(session, token)
         scope = scope_for(session, agent)
+        self._store(key, now, generation, agent, scope)
+        return agent, scope
+
+    def stale(self) -> list[str]:
+        """Tokens to read again soon (each listed once until refreshed)."""
         with self._lock:
+            tokens = list(self._stale.values())
+            self._refreshing.update(self._stale)
+            self._stale.clear()
+        return tokens
+
+    def refresh(self, session: Session, token: str) -> None:
+        """Read a token's agent and scope again (from `stale()`); a token revoked meanwhile
+        is forgotten, and its next request is refused."""
+        key = _key(token)
+        now = self.clock()
+        generation = access_generation()  # before reading: a change meanwhile voids the entry
+        try:
+            agent = agent_for_token(session, token)
+            scope = scope_for(session, agent)
+        except Unauthorized:
+            with self._lock:
+                self._entries.pop(key, None)
+            return
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
+        self._store(key, now, generation, agent, scope)
+
+    def _store(self, key: str, now: float, generation: int, agent: Agent, scope: Scope) -> None:
+        with self._lock:
+            self._refreshing.discard(key)
             # A copy outside any session: requests merge it into their own.
             self._entries[key] = (now + self.ttl, generation, _detached_copy(agent), scope)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
-        return agent, scope
+
+
+def _key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _detached_copy(agent: Agent) -> Agent:

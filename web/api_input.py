@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,7 +15,9 @@ from starlette.requests import Request
 
 from inbox.errors import Forbidden, HandoffError, InvalidInput, Unauthorized
 
-from .state import AgentContext, state
+from .state import AgentContext, AppState, state
+
+log = logging.getLogger("handoff.api")
 
 MAX_BODY = 1024 * 1024
 
@@ -38,6 +42,11 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
+# After the request that found its token's entry half-expired, long enough for its answer and
+# its frames to have gone out first.
+REFRESH_AFTER = 0.02
+
+
 @contextmanager
 def api_agent(request: Request) -> Iterator[AgentContext]:
     """A session plus the token's agent and what they may see; Unauthorized otherwise."""
@@ -46,6 +55,19 @@ def api_agent(request: Request) -> Iterator[AgentContext]:
     with app_state.db.session() as session:
         agent, scope = app_state.token_scopes.resolve(session, token)
         yield AgentContext(session, agent, scope)
+    stale = app_state.token_scopes.stale()
+    if stale:
+        asyncio.get_running_loop().call_later(REFRESH_AFTER, _refresh_tokens, app_state, stale)
+
+
+def _refresh_tokens(app_state: AppState, tokens: list[str]) -> None:
+    """On the loop, between requests, like any route's queries (inbox/token_scopes.py)."""
+    try:
+        with app_state.db.session() as session:
+            for token in tokens:
+                app_state.token_scopes.refresh(session, token)
+    except Exception:  # the entries then expire as before; the next request reads them
+        log.exception("refreshing %d API token(s) failed", len(tokens))
 
 
 def path_id(request: Request) -> int:

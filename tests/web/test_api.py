@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -23,6 +24,7 @@ from inbox.clock import utcnow
 from inbox.conversations import do_set_status
 from inbox.events import Event
 from inbox.models import Agent, Notification
+from inbox.token_scopes import TokenScopes
 from main import create_app
 from tests.conftest import login
 from tests.factories import World, build_world, customer_writes
@@ -782,3 +784,22 @@ def test_no_two_api_routes_share_a_path_and_method() -> None:
     assert [pair for pair, n in pairs.items() if n > 1] == []
     first = mount.routes[0]
     assert isinstance(first, Route) and first.path == "/inboxes/{id:int}/messages"
+
+
+def test_a_busy_tokens_scope_is_read_again_between_requests(
+    app_client: TestClient, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app_state = cast(Starlette, app_client.app).state.handoff
+    scopes = app_state.token_scopes = TokenScopes(ttl=3.0)
+    refreshed = threading.Event()
+    refresh = scopes.refresh
+
+    def spy(session: Session, token: str) -> None:
+        refresh(session, token)
+        refreshed.set()
+
+    monkeypatch.setattr(scopes, "refresh", spy)
+    assert app_client.get(f"{API}/conversations", headers=admin).status_code == 200
+    time.sleep(1.6)  # past half the entry's life, far from its end
+    assert app_client.get(f"{API}/conversations", headers=admin).status_code == 200
+    assert refreshed.wait(2), "refreshed after the request, without another one"
