@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -23,8 +24,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(module: str, args: list[str], port: int, log: Path) -> Iterator[str]:
-    """Run `python -m module args` until the block ends; yields its base URL once it answers."""
+def serving(
+    module: str, args: list[str], port: int, log: Path, *, cpus: set[int] | None = None
+) -> Iterator[str]:
+    """Run `python -m module args` until the block ends; yields its base URL once it answers.
+    `cpus`: the server runs on these CPUs only (its threads too: they start later and
+    inherit it)."""
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", module, "--port", str(port), *args],
@@ -32,6 +37,8 @@ def serving(module: str, args: list[str], port: int, log: Path) -> Iterator[str]
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    if cpus:
+        os.sched_setaffinity(proc.pid, cpus)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
