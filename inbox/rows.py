@@ -7,8 +7,9 @@ attribute events before its INSERT; an ORM SELECT of one contact takes 430 µs, 
 Core SELECT 240 and the same statement on the driver's cursor 100 (a message's statements
 after a quiet moment, on this kind of machine). These functions send the same statements,
 on the driver's cursor (`OnCursor`), and leave the session as the ORM would (the object
-persistent, clean, in the identity map), so code after them cannot tell the difference. Use them where a path is measured hot; elsewhere `session.exec`, `session.add`
-and the flush are simpler and just as right.
+persistent, clean, in the identity map), so code after them cannot tell the difference.
+Use them where a path is measured hot; elsewhere `session.exec`, `session.add` and the flush
+are simpler and just as right.
 """
 
 from __future__ import annotations

@@ -59,8 +59,9 @@ class TokenScopes:
         self._stale: dict[str, str] = {}
         self._refreshing: set[str] = set()
 
-    def resolve(self, session: Session, token: str) -> tuple[Agent, Scope]:
-        """The token's agent (attached to `session`) and scope; Unauthorized when unknown."""
+    def resolve(self, session: Session, token: str, *, attach: bool = True) -> tuple[Agent, Scope]:
+        """The token's agent (attached to `session`, or with `attach=False` maybe the cached
+        copy, which the caller must merge before use) and scope; Unauthorized when unknown."""
         key = _key(token)
         now = self.clock()
         generation = access_generation()
@@ -71,7 +72,7 @@ class TokenScopes:
             if expires - now < self.ttl / 2 and key not in self._refreshing:
                 with self._lock:
                     self._stale[key] = token
-            return session.merge(agent, load=False), scope
+            return (session.merge(agent, load=False) if attach else agent), scope
         agent = agent_for_token(session, token)
         scope = scope_for(session, agent)
         self._store(key, now, generation, agent, scope)

@@ -53,7 +53,7 @@ def api_agent(request: Request) -> Iterator[AgentContext]:
     token = bearer_token(request)
     app_state = state(request)
     with app_state.db.session() as session:
-        agent, scope = app_state.token_scopes.resolve(session, token)
+        agent, scope = app_state.token_scopes.resolve(session, token, attach=False)
         yield AgentContext(session, agent, scope)
     stale = app_state.token_scopes.stale()
     if stale:

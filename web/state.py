@@ -65,8 +65,16 @@ def state(conn: HTTPConnection) -> AppState:
 @dataclass
 class AgentContext:
     session: Session
-    agent: Agent
+    # The agent, maybe a cached copy outside any session (inbox/token_scopes.py): `agent`
+    # merges it into this session the first time a route asks, which most API routes never do.
+    held: Agent
     scope: Scope
+
+    @property
+    def agent(self) -> Agent:
+        if self.held not in self.session:
+            self.held = self.session.merge(self.held, load=False)
+        return self.held
 
 
 def session_agent_id(conn: HTTPConnection) -> int | None:
