@@ -43,15 +43,13 @@ def _defaults(model: type[SQLModel]) -> tuple[tuple[str, Any, Any], ...]:
 
 
 @cache
-def _columns(model: type[SQLModel]) -> frozenset[str]:
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    return frozenset(c.key for c in table.columns)
+def _column_keys(model: type[SQLModel]) -> tuple[str, ...]:
+    return tuple(c.key for c in columns_of(model))
 
 
 @cache
-def _column_keys(model: type[SQLModel]) -> tuple[str, ...]:
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    return tuple(c.key for c in table.columns)
+def _columns(model: type[SQLModel]) -> frozenset[str]:
+    return frozenset(_column_keys(model))
 
 
 def columns_of(model: type[SQLModel]) -> list[Column[Any]]:
