@@ -57,7 +57,12 @@ def api_agent(request: Request) -> Iterator[AgentContext]:
         yield AgentContext(session, agent, scope)
     stale = app_state.token_scopes.stale()
     if stale:
-        asyncio.get_running_loop().call_later(REFRESH_AFTER, _refresh_tokens, app_state, stale)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a route run in a worker thread: no loop to wait on, so now
+            _refresh_tokens(app_state, stale)
+        else:
+            loop.call_later(REFRESH_AFTER, _refresh_tokens, app_state, stale)
 
 
 def _refresh_tokens(app_state: AppState, tokens: list[str]) -> None:
