@@ -124,18 +124,23 @@ _INBOX_AND_MESSAGE = lookup(
 # contact (ix_conversation_contact); the "+ 0" keeps the term out of index choice (the SQLite
 # docs' own idiom; harmless on PostgreSQL).
 _LATEST = Conversation.__table__.alias("latest")  # type: ignore[attr-defined]
+
+
+def _latest_conversation_id(contact_id: Any) -> Any:
+    """The id of the contact's latest conversation in the inbox `:inbox_id`, as a subquery."""
+    return (
+        select(func.max(_LATEST.c.id))
+        .where(_LATEST.c.contact_id == contact_id, _LATEST.c.inbox_id + 0 == bindparam("inbox_id"))
+        .scalar_subquery()
+    )
+
+
 _CONTACT_AND_LATEST = lookup(
     select_columns(Contact, Conversation)
     .select_from(
         _IDENTITY.join(_CONTACT, _IDENTITY.c.contact_id == _CONTACT.c.id).outerjoin(
             _CONVERSATION,
-            _CONVERSATION.c.id
-            == select(func.max(_LATEST.c.id))
-            .where(
-                _LATEST.c.contact_id == _CONTACT.c.id,
-                _LATEST.c.inbox_id + 0 == bindparam("inbox_id"),
-            )
-            .scalar_subquery(),
+            _CONVERSATION.c.id == _latest_conversation_id(_CONTACT.c.id),
         )
     )
     .where(
@@ -144,6 +149,11 @@ _CONTACT_AND_LATEST = lookup(
     )
 )
 _CONTACT_BY_EMAIL = select(Contact).where(Contact.email == bindparam("email"))
+_LATEST_OF_CONTACT = lookup(
+    select_columns(Conversation).where(
+        _CONVERSATION.c.id == _latest_conversation_id(bindparam("contact_id"))
+    )
+)
 
 
 def check_content(content: str) -> str:
@@ -243,31 +253,24 @@ def _contact_for(session: Session, inbox: Inbox, inbound: InboundMessage) -> _Se
         assert contact is not None
         latest = load_row(session, Conversation, row, start=len(_CONTACT.columns))
         return _Sender(contact, latest=latest)
-    contact = None
+    known = None
     if inbound.email and inbound.match_email:
-        contact = session.exec(_CONTACT_BY_EMAIL, params={"email": inbound.email}).first()
-    sender = _Sender(contact) if contact is not None else None
-    if sender is None:
-        sender = _Sender(
-            insert_row(
-                session,
-                Contact,
-                name=inbound.name or inbound.email or inbound.identifier,
-                email=inbound.email,
-                phone=inbound.phone,
-                language=inbound.language,
-            ),
-            created=True,
-        )
-    else:
+        known = session.exec(_CONTACT_BY_EMAIL, params={"email": inbound.email}).first()
+    if known is not None:
         # A known contact, new to this inbox's identities: their conversation may be here all
         # the same (an agent started it, or the identity was removed).
-        sender.latest = session.exec(
-            select(Conversation)
-            .where(Conversation.contact_id == sender.contact.id)
-            .where(col(Conversation.inbox_id) + 0 == inbox.id)
-            .order_by(col(Conversation.id).desc())
-        ).first()
+        row = _LATEST_OF_CONTACT.first(session, {"contact_id": known.id, "inbox_id": inbox.id})
+        sender = _Sender(known, latest=load_row(session, Conversation, row) if row else None)
+    else:
+        contact = insert_row(
+            session,
+            Contact,
+            name=inbound.name or inbound.email or inbound.identifier,
+            email=inbound.email,
+            phone=inbound.phone,
+            language=inbound.language,
+        )
+        sender = _Sender(contact, created=True)
     assert sender.contact.id is not None and inbox.id is not None
     insert_row(
         session,
