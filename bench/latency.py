@@ -106,6 +106,7 @@ class Outcome:
     floor_ingest: Ingest
     # Stage timings inside the app's process (bench/trace.py), seconds per message.
     stages: dict[str, list[float]]
+    floor_stages: dict[str, list[float]]
 
 
 def prepare_app_database(url: str, agents: int) -> tuple[int, str, list[str]]:
@@ -356,9 +357,10 @@ async def measure(
         await asyncio.gather(*readers)
         app_latency, floor_latency = latency_of(app), latency_of(floor)
         stages = (await http.get(app_base + TRACE_PATH)).json()
+        floor_stages = (await http.get(floor_base + TRACE_PATH)).json()
         app_ingest = await burst(http, app, 1_000_000, ingest_count)
         floor_ingest = await burst(http, floor, 1_000_000, ingest_count)
-    return Outcome(app_latency, floor_latency, app_ingest, floor_ingest, stages)
+    return Outcome(app_latency, floor_latency, app_ingest, floor_ingest, stages, floor_stages)
 
 
 def run(

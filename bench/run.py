@@ -143,7 +143,7 @@ def latency_rows(plan: Plan, console: Console) -> list[Row]:
                 False,
             )
         )
-    rows += stage_rows(outcome.stages, app.sockets)
+    rows += stage_rows(outcome.stages, outcome.floor_stages, app.sockets)
     app_ingest, floor_ingest = outcome.app_ingest, outcome.floor_ingest
     rows.append(
         Row(
@@ -159,17 +159,24 @@ def latency_rows(plan: Plan, console: Console) -> list[Row]:
     return rows
 
 
-def stage_rows(stages: dict[str, list[float]], sockets: int) -> list[Row]:
-    """Where a message's time goes inside the app's process (p50 per message)."""
-    section = "  inside the app's process, p50 per message"
+def stage_rows(
+    stages: dict[str, list[float]], floor: dict[str, list[float]], sockets: int
+) -> list[Row]:
+    """Where a message's time goes inside each server's process (p50 per message)."""
+    section = "  inside the server's process, p50 per message"
     names = [
         ("http", "API POST handled (ASGI, all middleware)"),
         ("receive", "of which do_receive_inbound, publish included"),
-        ("deliver", "of which message.created rendered and queued"),
-        ("fanout_first", f"message.created queued → {sockets}th frame written"),
+        ("deliver", "of which message.created rendered"),
+        ("fanout_first", f"message.created rendered → {sockets}th frame written"),
+        ("sends_in_post", f"a POST's own {sockets} frames, first to last written"),
     ]
+
+    def p50(samples: dict[str, list[float]], key: str) -> str:
+        return ms(percentile(samples[key], 50)) if samples.get(key) else ""
+
     return [
-        Row(section, label, ms(percentile(stages.get(key, []), 50)), "", "")
+        Row(section, label, p50(stages, key), p50(floor, key), "")
         for key, label in names
         if stages.get(key)
     ]

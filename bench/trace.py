@@ -2,9 +2,10 @@
 
 `traced(app)` wraps the ASGI app (bench/serve_app.py does, in its own process only) and
 times, per message: the whole API POST, `do_receive_inbound` (which publishes after its
-commit, so it includes the fragment rendering), the bus's delivery, and the websocket sends
-that follow each delivery. `GET /__bench/trace` answers the samples as JSON. Nothing in the
-app changes; a timestamp is taken around calls that happen anyway.
+commit, so it includes the fragment rendering and the sends of the sockets with nothing
+pending), the fragment rendering, and the websocket sends that follow it.
+`GET /__bench/trace` answers the samples as JSON. Nothing in the app changes; a timestamp is
+taken around calls that happen anyway.
 """
 
 from __future__ import annotations
@@ -56,6 +57,15 @@ class Samples:
                 first.append(self.sent_at[i + sockets - 1] - at)
         return first
 
+    def sends_in_posts(self, sockets: int) -> list[float]:
+        """Per POST that wrote `sockets` frames itself: seconds from the first to the last."""
+        spans = []
+        for start, *_, end in self.posts:
+            i, j = bisect.bisect_left(self.sent_at, start), bisect.bisect_right(self.sent_at, end)
+            if j - i >= sockets:
+                spans.append(self.sent_at[i + sockets - 1] - self.sent_at[i])
+        return spans
+
     def as_json(self, sockets: int) -> bytes:
         first = self.fanout(sockets)
         return json.dumps(
@@ -64,6 +74,7 @@ class Samples:
                 "receive": self.receive,
                 "deliver": self.deliver,
                 "fanout_first": first,
+                "sends_in_post": self.sends_in_posts(sockets),
                 "posts": self.posts,
                 "sent_at": self.sent_at,
                 "gc": self.gc,
@@ -86,17 +97,19 @@ def traced(app: ASGIApp, sockets: int) -> ASGIApp:
             samples._receive_span = (start, end)
 
     conversations.do_receive_inbound = timed_receive
-    deliver = MemoryBus._deliver
+    # Rendered and numbered, the event is handed to the sockets: that moment starts the
+    # fan-out, whether a socket writes it on the spot or from its own task.
+    enrich = MemoryBus._enrich
 
-    def timed_deliver(bus: MemoryBus, event: Event) -> None:
+    def timed_enrich(bus: MemoryBus, event: Event) -> None:
         start = time.perf_counter()
-        deliver(bus, event)
+        enrich(bus, event)
         end = time.perf_counter()
         if event.type == "message.created":
             samples.deliver.append(end - start)
             samples.delivered_at.append(end)
 
-    MemoryBus._deliver = timed_deliver  # type: ignore[method-assign, assignment]
+    MemoryBus._enrich = timed_enrich  # type: ignore[method-assign, assignment]
     send_text = WebSocket.send_text
 
     async def timed_send_text(ws: WebSocket, data: str) -> None:

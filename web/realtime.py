@@ -19,9 +19,11 @@ from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from inbox.access import EventPredicate, audience_of, can_see_conversation, scope_for
+from inbox.bus import Subscription
 from inbox.events import Event
 from inbox.models import Agent, Conversation
 
+from .eager import start_eagerly
 from .security import own_origin
 from .state import AppState, session_agent, state
 
@@ -63,34 +65,9 @@ async def agent_socket(ws: WebSocket) -> None:
     bus = app_state.db.bus
     # Subscribe before replaying, so nothing falls between the two; duplicates are skipped.
     sub = bus.subscribe(accepts)
-    last_sent = 0
+    outbox = Outbox(ws, sub, locale)
     conn = _Connection(ws, app_state, agent)
-
     loop_time = asyncio.get_running_loop().time
-    last_written = loop_time()
-
-    async def send(event: Event) -> None:
-        nonlocal last_sent, last_written
-        if event.seq <= last_sent:
-            return
-        last_sent = event.seq
-        last_written = loop_time()
-        await ws.send_text(event.frame_text(locale))
-
-    async def pump() -> None:
-        """Events to the browser as they come: one await per event, no timer per event."""
-        while True:
-            if sub.overflowed:
-                await ws.send_text(json.dumps({"seq": last_sent, "type": "resync", "data": {}}))
-                await ws.close(code=CLOSE_OVERFLOW, reason="fell behind")
-                return
-            await send(await sub.queue.get())
-            # Drain what is already queued, but let every other connection send this event
-            # first: otherwise the 50th agent's first frame would wait behind 49 agents'
-            # whole backlogs.
-            while not sub.queue.empty() and not sub.overflowed:
-                await asyncio.sleep(0)
-                await send(sub.queue.get_nowait())
 
     def still_signed_in() -> bool:
         with app_state.db.session() as session:
@@ -103,19 +80,14 @@ async def agent_socket(ws: WebSocket) -> None:
         beat = app_state.settings.heartbeat_seconds
         checked = loop_time()
         while True:
-            await asyncio.sleep(max(0.05, min(last_written, checked) + beat - loop_time()))
+            await asyncio.sleep(max(0.05, min(outbox.last_written, checked) + beat - loop_time()))
             if loop_time() - checked >= beat:
                 checked = loop_time()
                 if not await asyncio.to_thread(still_signed_in):
                     await ws.close(code=CLOSE_POLICY, reason="signed out")
                     return
-            if loop_time() - last_written >= beat:
-                await ping()
-
-    async def ping() -> None:
-        nonlocal last_written
-        last_written = loop_time()
-        await ws.send_text(json.dumps({"seq": last_sent, "type": "ping", "data": {}}))
+            if loop_time() - outbox.last_written >= beat:
+                await outbox.ping()
 
     try:
         since = parse_since(ws)
@@ -128,10 +100,11 @@ async def agent_socket(ws: WebSocket) -> None:
                 await ws.send_text(json.dumps({"seq": bus.last_seq, "type": "resync", "data": {}}))
             else:
                 for event in missed:
-                    await send(event)
+                    await outbox.send(event)
+        sub.take_now = outbox.take_now
         tasks = [
             asyncio.create_task(conn.read()),
-            asyncio.create_task(pump()),
+            asyncio.create_task(outbox.pump()),
             asyncio.create_task(heartbeat()),
         ]
         try:
@@ -139,6 +112,7 @@ async def agent_socket(ws: WebSocket) -> None:
             # ends the connection.
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            tasks.extend(outbox.stop())
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -152,6 +126,99 @@ async def agent_socket(ws: WebSocket) -> None:
         app_state.connected_locales[locale] -= 1
         if app_state.connected_locales[locale] <= 0:
             del app_state.connected_locales[locale]
+
+
+class Outbox:
+    """Frames to one browser, in the order published, each event once.
+
+    An event that finds nothing pending is written on the spot, in the bus's own call
+    (`take_now`): one event reaches 50 browsers without 50 task switches. Anything else
+    waits in the subscription's bounded queue for `pump`, which also waits for a send that
+    could not finish on the spot (a browser reading slowly), so order holds either way.
+    """
+
+    def __init__(self, ws: WebSocket, sub: Subscription, locale: str) -> None:
+        self.ws = ws
+        self.sub = sub
+        self.locale = locale
+        self.loop = asyncio.get_running_loop()
+        self.last_sent = 0
+        self.last_written = self.loop.time()
+        self.pumping = False
+        self.unfinished: asyncio.Task[None] | None = None
+
+    def _next_frame(self, event: Event) -> str | None:
+        if event.seq <= self.last_sent:
+            return None  # replayed and live both: sent once
+        self.last_sent = event.seq
+        self.last_written = self.loop.time()
+        return event.frame_text(self.locale)
+
+    async def send(self, event: Event) -> None:
+        frame = self._next_frame(event)
+        if frame is not None:
+            await self.ws.send_text(frame)
+
+    def take_now(self, event: Event) -> bool:
+        """Write `event` at once if nothing is before it; False leaves it to the queue."""
+        if self.pumping:
+            return False
+        unfinished = self.unfinished
+        if unfinished is not None:
+            if not unfinished.done() or unfinished.cancelled() or unfinished.exception():
+                return False  # the pump waits for it, or meets its error and ends
+            self.unfinished = None
+        try:
+            if asyncio.get_running_loop() is not self.loop:
+                return False
+        except RuntimeError:
+            return False  # published off the loop: the queue hands it over
+        before = self.last_sent
+        frame = self._next_frame(event)
+        if frame is None:
+            return True
+        try:
+            self.unfinished = start_eagerly(self.ws.send_text(frame))
+        except Exception:
+            # The socket is gone: leave the event to the pump, whose own send fails alike
+            # and ends the connection, as it always has.
+            self.last_sent = before
+            return False
+        return True
+
+    async def pump(self) -> None:
+        """Events that had to wait, in order: one await per event, no timer per event."""
+        sub = self.sub
+        while True:
+            if sub.overflowed:
+                resync = {"seq": self.last_sent, "type": "resync", "data": {}}
+                await self.ws.send_text(json.dumps(resync))
+                await self.ws.close(code=CLOSE_OVERFLOW, reason="fell behind")
+                return
+            event = await sub.queue.get()
+            self.pumping = True
+            try:
+                if self.unfinished is not None:
+                    unfinished, self.unfinished = self.unfinished, None
+                    await unfinished
+                await self.send(event)
+                # Drain what is already queued, but let every other connection send this
+                # event first: otherwise the 50th agent's first frame would wait behind 49
+                # agents' whole backlogs.
+                while not sub.queue.empty() and not sub.overflowed:
+                    await asyncio.sleep(0)
+                    await self.send(sub.queue.get_nowait())
+            finally:
+                self.pumping = False
+
+    async def ping(self) -> None:
+        self.last_written = self.loop.time()
+        await self.ws.send_text(json.dumps({"seq": self.last_sent, "type": "ping", "data": {}}))
+
+    def stop(self) -> list[asyncio.Task[None]]:
+        """No more sends on the spot; the send still under way, to be cancelled."""
+        self.sub.take_now = None
+        return [self.unfinished] if self.unfinished is not None else []
 
 
 class _Connection:
