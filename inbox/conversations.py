@@ -6,6 +6,7 @@ audit log and queue events that go out after the commit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -106,17 +107,6 @@ _MESSAGE_BY_EXTERNAL_ID = select(Message).where(
 _INBOX, _MESSAGE = Inbox.__table__, Message.__table__  # type: ignore[attr-defined]
 _CONTACT, _IDENTITY = Contact.__table__, ContactIdentity.__table__  # type: ignore[attr-defined]
 _CONVERSATION = Conversation.__table__  # type: ignore[attr-defined]
-_INBOX_AND_MESSAGE = lookup(
-    select_columns(Inbox, Message)
-    .select_from(
-        _INBOX.outerjoin(
-            _MESSAGE,
-            (_MESSAGE.c.inbox_id == _INBOX.c.id)
-            & (_MESSAGE.c.external_id == bindparam("external_id")),
-        )
-    )
-    .where(_INBOX.c.id == bindparam("inbox_id"))
-)
 # The identity, its contact and the contact's latest conversation in this inbox, in one query
 # (identity.contact_id is a non-null foreign key with ON DELETE CASCADE, so an identity always
 # has its contact). `inbox_id + 0`: SQLite (no statistics) would otherwise walk
@@ -156,6 +146,31 @@ _LATEST_OF_CONTACT = lookup(
 )
 
 
+# Everything a customer message needs before it is stored, in one query: the inbox, the
+# message already stored under this external_id (a retry), the sender's contact by identity
+# and that contact's latest conversation in the inbox. Each outer join finds one row at most
+# (a unique index or a primary key), so the query returns one row, or none without the inbox.
+_ARRIVAL = lookup(
+    select_columns(Inbox, Message, Contact, Conversation)
+    .select_from(
+        _INBOX.outerjoin(
+            _MESSAGE,
+            (_MESSAGE.c.inbox_id == _INBOX.c.id)
+            & (_MESSAGE.c.external_id == bindparam("external_id")),
+        )
+        .outerjoin(
+            _IDENTITY,
+            (_IDENTITY.c.inbox_id == _INBOX.c.id)
+            & (_IDENTITY.c.identifier == bindparam("identifier")),
+        )
+        .outerjoin(_CONTACT, _CONTACT.c.id == _IDENTITY.c.contact_id)
+        .outerjoin(_CONVERSATION, _CONVERSATION.c.id == _latest_conversation_id(_CONTACT.c.id))
+    )
+    .where(_INBOX.c.id == bindparam("inbox_id"))
+)
+_CONTACT_AT = len(_INBOX.columns) + len(_MESSAGE.columns)
+
+
 def check_content(content: str) -> str:
     content = content.strip()
     if not content:
@@ -173,18 +188,29 @@ def _existing(session: Session, inbox_id: int, external_id: str | None) -> Messa
     ).first()
 
 
-def _inbox_and_existing(
-    session: Session, inbox_id: int, external_id: str | None
-) -> tuple[Inbox | None, Message | None]:
-    """The inbox, and the message already stored under `external_id` there: one query, as
-    every channel message carries an id and this runs for each of them."""
-    if external_id is None:
-        return session.get(Inbox, inbox_id), None
-    row = _INBOX_AND_MESSAGE.first(session, {"inbox_id": inbox_id, "external_id": external_id})
+@dataclass
+class _Arrival:
+    inbox: Inbox
+    existing: Message | None  # the message already stored under this external_id
+    sender: _Sender | None  # None: no contact has this identity in the inbox yet
+
+
+def _arrival(session: Session, inbound: InboundMessage) -> _Arrival | None:
+    """What `_ARRIVAL` reads, as models attached to the session; None for no such inbox."""
+    row = _ARRIVAL.first(
+        session,
+        {
+            "inbox_id": inbound.inbox_id,
+            "external_id": inbound.external_id,
+            "identifier": inbound.identifier,
+        },
+    )
     if row is None:
-        return None, None
+        return None
     inbox = load_row(session, Inbox, row)
-    return inbox, load_row(session, Message, row, start=len(_INBOX.columns))
+    assert inbox is not None
+    existing = load_row(session, Message, row, start=len(_INBOX.columns))
+    return _Arrival(inbox, existing, _known_sender(session, row, start=_CONTACT_AT))
 
 
 def _duplicate(session: Session, message: Message) -> Received:
@@ -208,9 +234,10 @@ def do_receive_inbound(
     # The lookups below are Core statements, which do not flush what the caller left pending
     # the way ORM queries do; with nothing pending this costs nothing.
     session.flush()
-    inbox, found = _inbox_and_existing(session, inbound.inbox_id, inbound.external_id)
-    if inbox is None:
+    arrival = _arrival(session, inbound)
+    if arrival is None:
         raise NotFound("No such inbox")
+    inbox, found = arrival.inbox, arrival.existing
     if inbound.expected_channel not in (None, inbox.channel):
         raise InvalidInput(
             f"inbox {inbox.id} is a {inbox.channel} inbox; only {inbound.expected_channel} "
@@ -220,7 +247,8 @@ def do_receive_inbound(
     if found is not None:
         return _duplicate(session, found)
     try:
-        received = _store_inbound(session, inbox, inbound, content, now)
+        sender = arrival.sender or _new_identity(session, inbox, inbound)
+        received = _store_inbound(session, inbox, sender, inbound, content, now)
         session.commit()
     except IntegrityError:
         session.rollback()
@@ -248,11 +276,23 @@ def _contact_for(session: Session, inbox: Inbox, inbound: InboundMessage) -> _Se
     row = _CONTACT_AND_LATEST.first(
         session, {"inbox_id": inbox.id, "identifier": inbound.identifier}
     )
-    if row is not None:
-        contact = load_row(session, Contact, row)
-        assert contact is not None
-        latest = load_row(session, Conversation, row, start=len(_CONTACT.columns))
-        return _Sender(contact, latest=latest)
+    known = _known_sender(session, row) if row is not None else None
+    return known or _new_identity(session, inbox, inbound)
+
+
+def _known_sender(session: Session, row: Sequence[Any], *, start: int = 0) -> _Sender | None:
+    """The contact and its latest conversation in `row` (columns as `_CONTACT_AND_LATEST`'s
+    from `start`), or None when the row has no contact (an outer join that found none)."""
+    contact = load_row(session, Contact, row, start=start)
+    if contact is None:
+        return None
+    latest = load_row(session, Conversation, row, start=start + len(_CONTACT.columns))
+    return _Sender(contact, latest=latest)
+
+
+def _new_identity(session: Session, inbox: Inbox, inbound: InboundMessage) -> _Sender:
+    """A sender new to this inbox: the contact with their email if there is one (and the
+    channel vouches for it), else a new contact; with this inbox's identity added."""
     known = None
     if inbound.email and inbound.match_email:
         known = session.exec(_CONTACT_BY_EMAIL, params={"email": inbound.email}).first()
@@ -315,9 +355,13 @@ def _thread_of(
 
 
 def _store_inbound(
-    session: Session, inbox: Inbox, inbound: InboundMessage, content: str, now: datetime
+    session: Session,
+    inbox: Inbox,
+    sender: _Sender,
+    inbound: InboundMessage,
+    content: str,
+    now: datetime,
 ) -> Received:
-    sender = _contact_for(session, inbox, inbound)
     contact = sender.contact
     conversation = _thread_of(session, inbox, sender, inbound)
     if inbound.auto_submitted and conversation is not None:
