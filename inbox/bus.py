@@ -44,8 +44,21 @@ class Subscription:
     def __init__(self, accepts: EventFilter, backlog: int) -> None:
         self.accepts = accepts
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=backlog)
-        self.overflowed = False
+        # Set with `overflowed`: a listener waiting on an empty queue must learn of a loss
+        # that put nothing in it (the Redis bus losing its server).
+        self.lost = asyncio.Event()
         self.take_now: Callable[[Event], bool] | None = None
+
+    @property
+    def overflowed(self) -> bool:
+        return self.lost.is_set()
+
+    @overflowed.setter
+    def overflowed(self, value: bool) -> None:
+        if value:
+            self.lost.set()
+        else:
+            self.lost.clear()
 
     def offer(self, event: Event) -> None:
         if self.overflowed or not self.accepts(event):

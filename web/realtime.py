@@ -195,7 +195,9 @@ class Outbox:
                 await self.ws.send_text(json.dumps(resync))
                 await self.ws.close(code=CLOSE_OVERFLOW, reason="fell behind")
                 return
-            event = await sub.queue.get()
+            event = await self._next_or_loss()
+            if event is None:
+                continue
             self.pumping = True
             try:
                 if self.unfinished is not None:
@@ -210,6 +212,21 @@ class Outbox:
                     await self.send(sub.queue.get_nowait())
             finally:
                 self.pumping = False
+
+    async def _next_or_loss(self) -> Event | None:
+        """The next queued event, or None when events were lost meanwhile (Redis went away)
+        with nothing queued. A task per wait is affordable: most events never wait here."""
+        if not self.sub.queue.empty():
+            return self.sub.queue.get_nowait()
+        getter = asyncio.ensure_future(self.sub.queue.get())
+        lost = asyncio.ensure_future(self.sub.lost.wait())
+        try:
+            done, _ = await asyncio.wait({getter, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (getter, lost):
+                if not waiter.done():
+                    waiter.cancel()  # a cancelled get takes nothing off the queue
+        return getter.result() if getter in done else None
 
     async def ping(self) -> None:
         self.last_written = self.loop.time()

@@ -146,3 +146,27 @@ async def test_a_socket_that_fails_on_the_spot_leaves_the_event_to_the_pump() ->
     pump = asyncio.create_task(outbox.pump())
     await asyncio.gather(pump, return_exceptions=True)
     assert isinstance(pump.exception(), RuntimeError), "the pump ends the connection"
+
+
+async def test_events_lost_while_the_pump_waits_make_the_browser_resync() -> None:
+    """The Redis bus losing its server marks every subscription without queuing anything:
+    a pump waiting on an empty queue must still tell its browser."""
+    bus = MemoryBus(replay_buffer=100, backlog=100)
+    bus.bind_loop(asyncio.get_running_loop())
+    closed: list[int] = []
+
+    class Closing(FakeSocket):
+        async def send_text(self, text: str) -> None:
+            self.frames.append(-1 if '"resync"' in text else int(text.split('"seq": ')[1][0]))
+
+        async def close(self, code: int, reason: str = "") -> None:
+            closed.append(code)
+
+    ws = Closing()
+    sub = bus.subscribe(lambda e: True)
+    outbox = Outbox(ws, sub, "en")  # type: ignore[arg-type]
+    pump = asyncio.create_task(outbox.pump())
+    await asyncio.sleep(0)
+    sub.overflowed = True
+    await asyncio.wait_for(pump, timeout=1)
+    assert ws.frames == [-1] and closed == [1013]
