@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
@@ -13,8 +14,22 @@ from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from .audit import record
+from .clock import utcnow
+from .conversations import do_assign
 from .errors import Conflict, InvalidInput, NotFound, Unauthorized
-from .models import CHANNELS, Agent, ApiToken, Inbox, InboxMember, Membership, Role, Team
+from .models import (
+    CHANNELS,
+    Agent,
+    ApiToken,
+    Conversation,
+    Inbox,
+    InboxMember,
+    Membership,
+    Role,
+    Status,
+    Team,
+)
+from .routing import route
 
 _hasher = PasswordHasher()
 T = TypeVar("T")
@@ -39,7 +54,9 @@ def authenticate(session: Session, email: str, password: str) -> Agent:
         # Spend the same time as a real check so response time does not reveal accounts.
         _hasher.hash(password)
         raise Unauthorized("Wrong email or password")
-    if not check_password(agent, password):
+    # A deactivated account fails exactly as a wrong password does, after the same check,
+    # so nobody learns which accounts exist or were turned off.
+    if not check_password(agent, password) or agent.deactivated_at is not None:
         raise Unauthorized("Wrong email or password")
     return agent
 
@@ -106,6 +123,11 @@ def team_ids_of(session: Session, agent_id: int) -> list[int]:
 
 
 def do_update_agent(*, session: Session, agent: Agent, changes: dict[str, Any]) -> Agent:
+    if changes.get("available") and agent.deactivated_at is not None:
+        raise InvalidInput(
+            f"{agent.name} is deactivated: reactivate them before making them available",
+            {"field": "available"},
+        )
     for key in ("name", "skills", "available", "capacity", "locale"):
         if key in changes:
             setattr(agent, key, changes[key])
@@ -234,10 +256,81 @@ def do_end_sessions(*, session: Session, agent: Agent) -> None:
     record(session, "sessions.ended", details={"agent_id": agent.id})
 
 
+def do_deactivate_agent(
+    *, session: Session, agent: Agent, actor: Agent, now: datetime | None = None
+) -> Agent:
+    """Turn off the account of someone who left: they cannot sign in, their browser sessions
+    and API tokens stop working, and the conversations they held wait for someone else. The
+    row stays, so their name still shows on the history they are part of. Commits, as
+    unassigning each conversation does (conversations.do_assign); each goes back through its
+    team's routing."""
+    now = now or utcnow()
+    if agent.deactivated_at is not None:
+        return agent
+    if agent.id == actor.id:
+        raise InvalidInput("You cannot deactivate yourself; ask another admin.")
+    if agent.role == Role.admin and not _other_active_admins(session, agent):
+        raise Conflict(f"{agent.name} is the last active admin: make someone else admin first")
+    agent.deactivated_at = now
+    agent.available = False
+    do_end_sessions(session=session, agent=agent)
+    revoked = do_revoke_tokens(session=session, agent=agent)
+    held = session.exec(
+        select(Conversation)
+        .where(Conversation.assignee_id == agent.id, Conversation.status != Status.resolved)
+        .order_by(col(Conversation.id))
+    ).all()
+    record(
+        session,
+        "agent.deactivated",
+        actor=actor,
+        details={
+            "agent_id": agent.id,
+            "tokens_revoked": revoked,
+            "unassigned": [c.id for c in held],
+        },
+    )
+    # Unavailable before the first unassignment commits: the queue drain that each one sets
+    # off must not hand their conversations straight back to them.
+    session.flush()
+    for conversation in held:
+        do_assign(session=session, conversation=conversation, assignee=None, actor=actor, now=now)
+        # Back to their team's routing, as a new conversation would go: a teammate with room
+        # takes it, or it waits at the head of the team's queue.
+        route(session, conversation, now)
+    session.commit()
+    return agent
+
+
+def do_reactivate_agent(*, session: Session, agent: Agent, actor: Agent) -> Agent:
+    """Let a deactivated agent sign in again with their existing password. They stay
+    unavailable, taking no new work, until they (or an admin) turn availability on."""
+    if agent.deactivated_at is None:
+        return agent
+    agent.deactivated_at = None
+    session.add(agent)
+    record(session, "agent.reactivated", actor=actor, details={"agent_id": agent.id})
+    return agent
+
+
+def _other_active_admins(session: Session, agent: Agent) -> bool:
+    return (
+        session.exec(
+            select(Agent.id).where(
+                Agent.role == Role.admin,
+                col(Agent.deactivated_at).is_(None),
+                col(Agent.id) != agent.id,
+            )
+        ).first()
+        is not None
+    )
+
+
 def agent_for_token(session: Session, token: str) -> Agent:
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == _token_digest(token))).first()
     agent = session.get(Agent, row.agent_id) if row else None
-    if agent is None:
+    # Deactivation deletes the tokens too; this also covers a row another process left.
+    if agent is None or agent.deactivated_at is not None:
         raise Unauthorized("Invalid API token")
     return agent
 

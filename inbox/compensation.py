@@ -160,7 +160,11 @@ def approvers_for(session: Session, conversation: Conversation, amount: float) -
             session.exec(
                 select(Agent)
                 .join(Membership, col(Membership.agent_id) == col(Agent.id))
-                .where(Membership.team_id == conversation.team_id, Agent.role == Role.manager)
+                .where(
+                    Membership.team_id == conversation.team_id,
+                    Agent.role == Role.manager,
+                    col(Agent.deactivated_at).is_(None),
+                )
                 .order_by(col(Agent.id))
             ).all()
         )
@@ -168,7 +172,9 @@ def approvers_for(session: Session, conversation: Conversation, amount: float) -
     if able:
         return able
     everyone = session.exec(
-        select(Agent).where(col(Agent.role).in_(APPROVERS)).order_by(col(Agent.id))
+        select(Agent)
+        .where(col(Agent.role).in_(APPROVERS), col(Agent.deactivated_at).is_(None))
+        .order_by(col(Agent.id))
     ).all()
     return [
         a

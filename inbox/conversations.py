@@ -730,6 +730,9 @@ def do_assign(
     now = now or utcnow()
     if (assignee.id if assignee else None) == conversation.assignee_id:
         return conversation
+    if assignee is not None and assignee.deactivated_at is not None:
+        # Someone who left (accounts.do_deactivate_agent) takes no work, whoever asks.
+        raise InvalidInput(f"{assignee.name} is deactivated", {"field": "assignee_id"})
     if assignee is not None and not can_see_conversation(
         scope_for(session, assignee), conversation
     ):

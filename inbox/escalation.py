@@ -452,7 +452,11 @@ def _mention_team(
             targets.setdefault(member_id, team_id)
     for agent_id, via_team in sorted(targets.items()):
         agent = session.get(Agent, agent_id)
-        if agent is None or not can_see_conversation(scope_for(session, agent), conversation):
+        if (
+            agent is None
+            or agent.deactivated_at is not None
+            or not can_see_conversation(scope_for(session, agent), conversation)
+        ):
             continue
         session.add(
             Mention(

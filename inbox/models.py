@@ -69,6 +69,9 @@ class Agent(SQLModel, table=True):
     # Each browser session remembers the value it signed in under; raising it ends them all
     # (accounts.do_end_sessions), since a signed cookie cannot be taken back.
     session_epoch: int = 0
+    # Set when an admin deactivates the agent (accounts.do_deactivate_agent): the row stays so
+    # their name still shows on the messages, audit entries and reports they are part of.
+    deactivated_at: datetime | None = None
 
 
 class ApiToken(SQLModel, table=True):

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from .access import audience_of, can_see_conversation, scope_for
 from .audit import record
@@ -39,7 +39,8 @@ def parse_mentions(session: Session, content: str) -> Mentioned:
     tokens = {t.rstrip(".-").lower() for t in MENTION.findall(content)}
     if not tokens:
         return Mentioned(frozenset(), frozenset())
-    agents = session.exec(select(Agent)).all()
+    # A deactivated agent is nobody's to mention: `@Dana` then names the Dana still here.
+    agents = session.exec(select(Agent).where(col(Agent.deactivated_at).is_(None))).all()
     teams = session.exec(select(Team)).all()
     first_names: dict[str, list[Agent]] = {}
     for agent in agents:
@@ -98,8 +99,8 @@ def do_add_note(
     unable: list[str] = []
     for agent_id, via_team in sorted(targets.items()):
         target = session.get(Agent, agent_id)
-        if target is None:
-            continue
+        if target is None or target.deactivated_at is not None:
+            continue  # gone, or a deactivated member of a mentioned team
         # A mention never shows a note to someone the access rules keep out.
         if not can_see_conversation(scope_for(session, target), conversation):
             unable.append(target.name)

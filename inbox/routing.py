@@ -73,7 +73,7 @@ def on_change(session: Session, conversation: Conversation, change: str, now: da
 def on_agent_change(session: Session, agent: Agent, now: datetime | None = None) -> None:
     """An agent became available, took a higher capacity or joined a team: hand them work
     from their teams' queues. Does not commit (the caller's update does)."""
-    if agent.id is not None and agent.available:
+    if agent.id is not None and agent.available and agent.deactivated_at is None:
         _drain_for_agent(session, agent.id, now or utcnow())
 
 
@@ -183,10 +183,15 @@ def open_load(session: Session, agent_ids: list[int]) -> dict[int, int]:
 def pick_agent(
     session: Session, team: Team, method: RoutingMethod, skill: str | None = None
 ) -> Agent | None:
-    """The agent `method` chooses among the team's available members under their cap."""
+    """The agent `method` chooses among the team's available, active members under their
+    cap. Deactivated members stay in the circle, so round robin keeps its place."""
     circle = members(session, team)
     load = open_load(session, [a.id for a in circle if a.id is not None])
-    free = [a for a in circle if a.available and load.get(a.id or 0, 0) < a.capacity]
+    free = [
+        a
+        for a in circle
+        if a.available and a.deactivated_at is None and load.get(a.id or 0, 0) < a.capacity
+    ]
     if method == "skills" and skill is not None:
         free = [a for a in free if skill in a.skills]
     if not free:

@@ -284,7 +284,11 @@ def escalation_managers(session: Session, policy: Policy) -> list[Agent]:
     if not emails:
         return []
     return list(
-        session.exec(select(Agent).where(col(Agent.email).in_(emails)).order_by(col(Agent.id)))
+        session.exec(
+            select(Agent)
+            .where(col(Agent.email).in_(emails), col(Agent.deactivated_at).is_(None))
+            .order_by(col(Agent.id))
+        )
     )
 
 

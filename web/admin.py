@@ -24,6 +24,8 @@ from inbox.accounts import (
     do_create_agent,
     do_create_inbox,
     do_create_team,
+    do_deactivate_agent,
+    do_reactivate_agent,
     do_update_agent,
     do_update_inbox,
     do_update_team,
@@ -298,7 +300,10 @@ def all_agents(session: Session) -> list[Agent]:
 
 
 def agents_context(session: Session) -> dict[str, Any]:
-    agents, teams = all_agents(session), all_teams(session)
+    # Deactivated agents go to the bottom (a stable sort keeps each part by name): the list
+    # is mostly for the people still working.
+    agents = sorted(all_agents(session), key=lambda a: a.deactivated_at is not None)
+    teams = all_teams(session)
     by_id = {t.id: t for t in teams}
     teams_of: dict[int | None, list[Team]] = {a.id: [] for a in agents}
     for m in session.exec(select(Membership)).all():
@@ -355,18 +360,23 @@ async def agents_page(request: Request) -> Response:
         return show(request, ctx, AGENTS)
 
 
+def agent_values(session: Session, agent: Agent) -> dict[str, Any]:
+    """The edit form filled in with what is stored."""
+    assert agent.id is not None
+    return {
+        "name": agent.name,
+        "role": agent.role,
+        "team_ids": [str(i) for i in team_ids_of(session, agent.id)],
+        "skills": ", ".join(agent.skills),
+        "capacity": str(agent.capacity),
+        "available": agent.available,
+    }
+
+
 async def agent_page(request: Request) -> Response:
     with admin_only(request) as ctx:
         agent = get_or_404(ctx.session, Agent, path_id(request), "agent")
-        assert agent.id is not None
-        values = {
-            "name": agent.name,
-            "role": agent.role,
-            "team_ids": [str(i) for i in team_ids_of(ctx.session, agent.id)],
-            "skills": ", ".join(agent.skills),
-            "capacity": str(agent.capacity),
-            "available": agent.available,
-        }
+        values = agent_values(ctx.session, agent)
         return show(request, ctx, AGENTS, editing=agent, values=values)
 
 
@@ -419,6 +429,44 @@ async def update_agent(request: Request) -> Response:
             return failed(request, ctx, AGENTS, form, exc, editing=agent)
         notice = gettext("Saved changes to %(name)s.") % {"name": agent.name}
         return show(request, ctx, AGENTS, notice=notice, push_url="/settings/agents")
+
+
+async def deactivate_agent(request: Request) -> Response:
+    with admin_only(request) as ctx:
+        agent = get_or_404(ctx.session, Agent, path_id(request), "agent")
+        try:
+            do_deactivate_agent(session=ctx.session, agent=agent, actor=ctx.agent)
+        except HandoffError as exc:
+            return refused(request, ctx, agent, exc)
+        notice = gettext(
+            "%(name)s was deactivated: they are signed out, their API tokens are deleted "
+            "and their open conversations are unassigned."
+        ) % {"name": agent.name}
+        values = agent_values(ctx.session, agent)
+        return show(request, ctx, AGENTS, editing=agent, values=values, notice=notice)
+
+
+async def reactivate_agent(request: Request) -> Response:
+    with admin_only(request) as ctx:
+        agent = get_or_404(ctx.session, Agent, path_id(request), "agent")
+        try:
+            do_reactivate_agent(session=ctx.session, agent=agent, actor=ctx.agent)
+            ctx.session.commit()
+        except HandoffError as exc:
+            return refused(request, ctx, agent, exc)
+        notice = gettext(
+            "%(name)s can sign in again with their password. They take no new conversations "
+            "until they turn Available on."
+        ) % {"name": agent.name}
+        values = agent_values(ctx.session, agent)
+        return show(request, ctx, AGENTS, editing=agent, values=values, notice=notice)
+
+
+def refused(request: Request, ctx: AgentContext, agent: Agent, exc: HandoffError) -> Response:
+    """A button's action refused: the agent's panel again, as stored, with the reason."""
+    ctx.session.rollback()
+    values = agent_values(ctx.session, agent)
+    return show(request, ctx, AGENTS, status=422, editing=agent, values=values, error=exc.message)
 
 
 # Teams
@@ -587,6 +635,8 @@ routes = [
     Route("/settings/agents", create_agent, methods=["POST"]),
     Route("/settings/agents/{id:int}", admin_page(agent_page)),
     Route("/settings/agents/{id:int}", update_agent, methods=["POST"]),
+    Route("/settings/agents/{id:int}/deactivate", deactivate_agent, methods=["POST"]),
+    Route("/settings/agents/{id:int}/reactivate", reactivate_agent, methods=["POST"]),
     Route("/settings/teams", admin_page(teams_page)),
     Route("/settings/teams", create_team, methods=["POST"]),
     Route("/settings/teams/{id:int}", admin_page(team_page)),

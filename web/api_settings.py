@@ -15,6 +15,8 @@ from inbox.accounts import (
     do_create_agent,
     do_create_inbox,
     do_create_team,
+    do_deactivate_agent,
+    do_reactivate_agent,
     do_update_agent,
     do_update_inbox,
     do_update_team,
@@ -160,11 +162,19 @@ async def update_agent(request: Request) -> JSONResponse:
     with api_agent(request) as ctx:
         require_admin(ctx, "change agents")
         agent = get_or_404(ctx.session, Agent, path_id(request), "agent")
-        fields = await json_body(request, AGENT_FIELDS | {"email"})
+        fields = await json_body(request, AGENT_FIELDS | {"email", "active"})
         if "email" in fields and fields.text("email") != agent.email:
             raise InvalidInput("email cannot be changed", {"field": "email"})
         wanted = changes(fields, _agent_readers(fields))
-        do_update_agent(session=ctx.session, agent=agent, changes=wanted)
+        active = _present(fields.boolean("active"), "active") if "active" in fields else None
+        # Reactivate before the other changes (they may turn availability on), deactivate
+        # after them (it turns availability off, whatever they said).
+        if active is True:
+            do_reactivate_agent(session=ctx.session, agent=agent, actor=ctx.agent)
+        if wanted or active is None:
+            do_update_agent(session=ctx.session, agent=agent, changes=wanted)
+        if active is False:
+            do_deactivate_agent(session=ctx.session, agent=agent, actor=ctx.agent)
         ctx.session.commit()
         return ok(agents_json(ctx.session, [agent])[0])
 

@@ -95,6 +95,7 @@ def agents_json(session: Session, agents: list[Agent]) -> list[Json]:
             "team_ids": teams.get(a.id or 0, []),
             "skills": a.skills,
             "available": a.available,
+            "active": a.deactivated_at is None,
             "capacity": a.capacity,
             "locale": a.locale,
             "created_at": iso(a.created_at),

@@ -84,7 +84,12 @@ def thread_context(ctx: AgentContext, conversation: Conversation) -> dict[str, A
         session, ctx.scope, conversation.contact_id, exclude=conversation.id
     )
     teams = session.exec(select(Team).order_by(col(Team.tier), col(Team.name))).all()
-    assignable = session.exec(select(Agent).order_by(col(Agent.name))).all()
+    # A deactivated agent is offered to nobody, but still named while they hold it.
+    assignable = [
+        a
+        for a in session.exec(select(Agent).order_by(col(Agent.name))).all()
+        if a.deactivated_at is None or a.id == conversation.assignee_id
+    ]
     if conversation.team_id is not None:
         members = set(
             session.exec(
@@ -332,7 +337,9 @@ async def mentionables(request: Request) -> Response:
     """Who can be @mentioned, for the note box's autocomplete."""
     q = (request.query_params.get("q") or "").lower()
     with signed_in(request) as ctx:
-        agents = ctx.session.exec(select(Agent).order_by(col(Agent.name))).all()
+        agents = ctx.session.exec(
+            select(Agent).where(col(Agent.deactivated_at).is_(None)).order_by(col(Agent.name))
+        ).all()
         teams = ctx.session.exec(select(Team).order_by(col(Team.name))).all()
         options = [{"handle": handle(a.name), "name": a.name, "kind": "agent"} for a in agents] + [
             {"handle": handle(t.name), "name": t.name, "kind": "team"} for t in teams

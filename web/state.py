@@ -88,10 +88,15 @@ def session_epoch(conn: HTTPConnection) -> int:
 
 
 def session_agent(conn: HTTPConnection, session: Session) -> Agent | None:
-    """The agent this browser signed in as, unless their sessions were ended since."""
+    """The agent this browser signed in as, unless their sessions were ended since or their
+    account was deactivated."""
     agent_id = session_agent_id(conn)
     agent = session.get(Agent, agent_id) if agent_id is not None else None
-    if agent is None or agent.session_epoch != session_epoch(conn):
+    if (
+        agent is None
+        or agent.session_epoch != session_epoch(conn)
+        or agent.deactivated_at is not None
+    ):
         if agent_id is not None:
             conn.session.clear()  # the answer drops the dead cookie: signing in starts clean
         return None

@@ -35,7 +35,9 @@ def agent_for_slack_user(session: Session, policy: Policy, slack_user_id: str) -
     if person is None or not person.email:
         return None
     return session.exec(
-        select(Agent).where(func.lower(Agent.email) == person.email.lower())
+        select(Agent).where(
+            func.lower(Agent.email) == person.email.lower(), col(Agent.deactivated_at).is_(None)
+        )
     ).first()
 
 
@@ -45,7 +47,7 @@ def stand_in_for(session: Session, escalation: Escalation) -> Agent | None:
         members = session.exec(
             select(Agent, Membership.is_lead)
             .join(Membership, col(Membership.agent_id) == col(Agent.id))
-            .where(Membership.team_id == escalation.to_team_id)
+            .where(Membership.team_id == escalation.to_team_id, col(Agent.deactivated_at).is_(None))
             .order_by(col(Membership.is_lead).desc(), col(Agent.id))
         ).all()
         for agent, is_lead in members:
@@ -55,7 +57,9 @@ def stand_in_for(session: Session, escalation: Escalation) -> Agent | None:
             if agent.role == Role.manager:
                 return agent
     return session.exec(
-        select(Agent).where(Agent.role == Role.admin).order_by(col(Agent.id))
+        select(Agent)
+        .where(Agent.role == Role.admin, col(Agent.deactivated_at).is_(None))
+        .order_by(col(Agent.id))
     ).first()
 
 
