@@ -29,7 +29,7 @@ from .models import (
     Status,
     Team,
 )
-from .routing import route
+from .routing import on_agent_change, route
 
 _hasher = PasswordHasher()
 T = TypeVar("T")
@@ -132,14 +132,19 @@ def do_update_agent(*, session: Session, agent: Agent, changes: dict[str, Any]) 
         if key in changes:
             setattr(agent, key, changes[key])
     if "role" in changes:
-        agent.role = check_role(changes["role"])
+        role = check_role(changes["role"])
+        if (
+            agent.role == Role.admin
+            and role != Role.admin
+            and not _other_active_admins(session, agent)
+        ):
+            raise Conflict(f"{agent.name} is the last active admin: make someone else admin first")
+        agent.role = role
     if changes.get("password"):
         agent.password_hash = hash_password(changes["password"])
     if "team_ids" in changes:
         set_teams(session, agent, changes["team_ids"])
     if {"available", "capacity", "team_ids"} & changes.keys():
-        from .routing import on_agent_change  # routing imports this module's models
-
         on_agent_change(session, agent)
     session.add(agent)
     record(session, "agent.updated", details={"agent_id": agent.id, "fields": sorted(changes)})

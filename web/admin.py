@@ -25,6 +25,7 @@ from inbox.accounts import (
     do_create_inbox,
     do_create_team,
     do_deactivate_agent,
+    do_end_sessions,
     do_reactivate_agent,
     do_update_agent,
     do_update_inbox,
@@ -299,6 +300,11 @@ def all_agents(session: Session) -> list[Agent]:
     return list(session.exec(select(Agent).order_by(col(Agent.name))).all())
 
 
+def active_agents(session: Session) -> list[Agent]:
+    """Who can be made a member of something: deactivated agents are offered nowhere."""
+    return [a for a in all_agents(session) if a.deactivated_at is None]
+
+
 def agents_context(session: Session) -> dict[str, Any]:
     # Deactivated agents go to the bottom (a stable sort keeps each part by name): the list
     # is mostly for the people still working.
@@ -321,6 +327,7 @@ def inboxes_context(session: Session) -> dict[str, Any]:
     return {
         "inboxes": session.exec(select(Inbox).order_by(col(Inbox.name))).all(),
         "agents": all_agents(session),
+        "member_choices": active_agents(session),
         "teams": all_teams(session),
         "members_of": members_by_inbox(session),
         "values": {},
@@ -331,7 +338,7 @@ def inboxes_context(session: Session) -> dict[str, Any]:
 
 
 def inbox_context(session: Session) -> dict[str, Any]:
-    return {"agents": all_agents(session), "teams": all_teams(session)}
+    return {"member_choices": active_agents(session), "teams": all_teams(session)}
 
 
 AGENTS = Page("agents", "settings/agents.html", ("agent_panel", "agents_table"), agents_context)
@@ -458,6 +465,17 @@ async def reactivate_agent(request: Request) -> Response:
             "%(name)s can sign in again with their password. They take no new conversations "
             "until they turn Available on."
         ) % {"name": agent.name}
+        values = agent_values(ctx.session, agent)
+        return show(request, ctx, AGENTS, editing=agent, values=values, notice=notice)
+
+
+async def sign_out_agent(request: Request) -> Response:
+    """Every browser session of theirs ends (a lost laptop); `handoff sign-out` does the same."""
+    with admin_only(request) as ctx:
+        agent = get_or_404(ctx.session, Agent, path_id(request), "agent")
+        do_end_sessions(session=ctx.session, agent=agent)
+        ctx.session.commit()
+        notice = gettext("%(name)s was signed out of every browser.") % {"name": agent.name}
         values = agent_values(ctx.session, agent)
         return show(request, ctx, AGENTS, editing=agent, values=values, notice=notice)
 
@@ -637,6 +655,7 @@ routes = [
     Route("/settings/agents/{id:int}", update_agent, methods=["POST"]),
     Route("/settings/agents/{id:int}/deactivate", deactivate_agent, methods=["POST"]),
     Route("/settings/agents/{id:int}/reactivate", reactivate_agent, methods=["POST"]),
+    Route("/settings/agents/{id:int}/sign-out", sign_out_agent, methods=["POST"]),
     Route("/settings/teams", admin_page(teams_page)),
     Route("/settings/teams", create_team, methods=["POST"]),
     Route("/settings/teams/{id:int}", admin_page(team_page)),

@@ -236,3 +236,17 @@ def test_a_token_deactivated_by_another_process_is_refused_after_its_refresh(
             scopes.refresh(other, stale)
     with db.session() as request, pytest.raises(Unauthorized):
         scopes.resolve(request, token)
+
+
+def test_the_last_active_admin_cannot_be_made_a_manager_either(session: Session) -> None:
+    w = build_world(session)
+    with pytest.raises(Conflict):
+        do_update_agent(session=session, agent=w.admin, changes={"role": "manager"})
+    second = do_create_agent(
+        session=session, email="rae@example.com", name="Rae Admin", role="admin"
+    )
+    session.commit()
+    do_update_agent(session=session, agent=w.admin, changes={"role": "manager"})
+    assert w.admin.role == "manager", "with another admin left, the role can go"
+    with pytest.raises(Conflict):
+        do_update_agent(session=session, agent=second, changes={"role": "agent"})

@@ -207,3 +207,26 @@ def test_api_active_is_for_admins_and_never_for_yourself(
     bad = app_client.patch(f"/api/v1/agents/{world.dana.id}", json={"active": "no"}, headers=admin)
     assert bad.status_code == 422
     assert fresh_agent(session, world.dana.id).deactivated_at is None
+
+
+def test_sign_out_everywhere_ends_their_browser_sessions_only(
+    admin: TestClient, world: World, session: Session
+) -> None:
+    """A lost laptop: their browsers must sign in again; the account itself stays active."""
+    dana_browser = second_browser(admin)
+    login(dana_browser, "dana@example.com")
+    assert dana_browser.get("/inbox", follow_redirects=False).status_code == 200
+    page = admin.get(f"/settings/agents/{world.dana.id}").text
+    assert f'hx-post="/settings/agents/{world.dana.id}/sign-out"' in page
+
+    response = admin.post(f"/settings/agents/{world.dana.id}/sign-out", headers=csrf_headers(admin))
+
+    assert response.status_code == 200
+    assert "Dana Kowalski was signed out of every browser." in response.text
+    assert dana_browser.get("/inbox", follow_redirects=False).status_code in (302, 303)
+    assert fresh_agent(session, world.dana.id).deactivated_at is None
+    login(dana_browser, "dana@example.com")
+    assert dana_browser.get("/inbox", follow_redirects=False).status_code == 200
+    assert admin.get("/settings/agents", follow_redirects=False).status_code == 200, (
+        "the admin who pressed it stays signed in"
+    )
