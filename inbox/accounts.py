@@ -33,6 +33,7 @@ from .routing import on_agent_change, route
 
 _hasher = PasswordHasher()
 T = TypeVar("T")
+TOKEN_LABEL_MAX = 200  # api_token.label's column width
 
 
 def hash_password(password: str) -> str:
@@ -233,13 +234,60 @@ def _token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def do_create_token(*, session: Session, agent: Agent, label: str = "") -> str:
-    """A new API token; only its SHA-256 is stored, so this is the one time it is seen."""
+def do_create_token(
+    *, session: Session, agent: Agent, label: str = "", actor: Agent | None = None
+) -> str:
+    """A new API token; only its SHA-256 is stored, so this is the one time it is seen.
+    `actor` is the admin who made it from Settings; the command line leaves it to the agent."""
     assert agent.id is not None
+    if agent.deactivated_at is not None:
+        # Deactivation deleted their tokens; a new one would be refused anyway, so say why.
+        raise InvalidInput(
+            f"{agent.name} is deactivated: reactivate them before giving them an API token"
+        )
+    label = label.strip()
+    if len(label) > TOKEN_LABEL_MAX:
+        raise InvalidInput(
+            f"a token label has at most {TOKEN_LABEL_MAX} characters", {"field": "label"}
+        )
     token = "hnd_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(agent_id=agent.id, token_hash=_token_digest(token), label=label))
-    record(session, "token.created", actor=agent)
+    row = ApiToken(agent_id=agent.id, token_hash=_token_digest(token), label=label)
+    session.add(row)
+    session.flush()
+    record(
+        session,
+        "token.created",
+        actor=actor or agent,
+        details={"agent_id": agent.id, "token_id": row.id, "label": label},
+    )
     return token
+
+
+def tokens_of(session: Session, agent: Agent) -> list[ApiToken]:
+    """The agent's API tokens, newest first (the id breaks ties within one clock tick)."""
+    return list(
+        session.exec(
+            select(ApiToken)
+            .where(ApiToken.agent_id == agent.id)
+            .order_by(col(ApiToken.created_at).desc(), col(ApiToken.id).desc())
+        ).all()
+    )
+
+
+def token_of(session: Session, agent: Agent, token_id: int) -> ApiToken:
+    """One of `agent`'s tokens; another agent's token is NotFound, as a missing one is."""
+    token = session.get(ApiToken, token_id)
+    if token is None or token.agent_id != agent.id:
+        raise NotFound("No such API token")
+    return token
+
+
+def do_revoke_token(*, session: Session, token: ApiToken, actor: Agent) -> None:
+    """Delete one API token (say, the integration it was made for was retired). This
+    process stops accepting it at the commit, another within 5 s (token_scopes.py)."""
+    details = {"agent_id": token.agent_id, "token_id": token.id, "label": token.label}
+    session.delete(token)
+    record(session, "token.revoked", actor=actor, details=details)
 
 
 def do_revoke_tokens(*, session: Session, agent: Agent) -> int:

@@ -24,14 +24,18 @@ from inbox.accounts import (
     do_create_agent,
     do_create_inbox,
     do_create_team,
+    do_create_token,
     do_deactivate_agent,
     do_end_sessions,
     do_reactivate_agent,
+    do_revoke_token,
     do_update_agent,
     do_update_inbox,
     do_update_team,
     get_or_404,
     team_ids_of,
+    token_of,
+    tokens_of,
 )
 from inbox.errors import Conflict, Forbidden, HandoffError, InvalidInput
 from inbox.inbox_members import check_agent_ids, member_ids_of, members_by_inbox, set_inbox_members
@@ -315,7 +319,14 @@ def agents_context(session: Session) -> dict[str, Any]:
     for m in session.exec(select(Membership)).all():
         teams_of.setdefault(m.agent_id, []).append(by_id[m.team_id])
     defaults = {"role": Role.agent, "capacity": "10", "available": True}
-    return {"agents": agents, "teams": teams, "teams_of": teams_of, "values": defaults}
+    return {
+        "agents": agents,
+        "teams": teams,
+        "teams_of": teams_of,
+        "values": defaults,
+        # Called by the panel only when it shows an agent, so the list page queries nothing.
+        "tokens_of": lambda agent: tokens_of(session, agent),
+    }
 
 
 def teams_context(session: Session) -> dict[str, Any]:
@@ -478,6 +489,39 @@ async def sign_out_agent(request: Request) -> Response:
         notice = gettext("%(name)s was signed out of every browser.") % {"name": agent.name}
         values = agent_values(ctx.session, agent)
         return show(request, ctx, AGENTS, editing=agent, values=values, notice=notice)
+
+
+async def create_token(request: Request) -> Response:
+    """A new API token for the agent, shown in their panel this once."""
+    with admin_only(request) as ctx:
+        agent = get_or_404(ctx.session, Agent, path_id(request), "agent")
+        form = await request.form()
+        try:
+            token = do_create_token(
+                session=ctx.session, agent=agent, label=text(form, "label"), actor=ctx.agent
+            )
+            ctx.session.commit()
+        except HandoffError as exc:
+            return refused(request, ctx, agent, exc)
+        values = agent_values(ctx.session, agent)
+        response = show(request, ctx, AGENTS, editing=agent, values=values, new_token=token)
+        # The only copy of the raw token: no cache or back button may keep it.
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+
+async def revoke_token(request: Request) -> Response:
+    with admin_only(request) as ctx:
+        agent = get_or_404(ctx.session, Agent, path_id(request), "agent")
+        token = token_of(ctx.session, agent, int(request.path_params["token_id"]))
+        label = token.label or gettext("(no label)")
+        do_revoke_token(session=ctx.session, token=token, actor=ctx.agent)
+        ctx.session.commit()
+        notice = gettext("The API token %(label)s was revoked: requests with it are refused.")
+        values = agent_values(ctx.session, agent)
+        return show(
+            request, ctx, AGENTS, editing=agent, values=values, notice=notice % {"label": label}
+        )
 
 
 def refused(request: Request, ctx: AgentContext, agent: Agent, exc: HandoffError) -> Response:
@@ -656,6 +700,8 @@ routes = [
     Route("/settings/agents/{id:int}/deactivate", deactivate_agent, methods=["POST"]),
     Route("/settings/agents/{id:int}/reactivate", reactivate_agent, methods=["POST"]),
     Route("/settings/agents/{id:int}/sign-out", sign_out_agent, methods=["POST"]),
+    Route("/settings/agents/{id:int}/tokens", create_token, methods=["POST"]),
+    Route("/settings/agents/{id:int}/tokens/{token_id:int}/revoke", revoke_token, methods=["POST"]),
     Route("/settings/teams", admin_page(teams_page)),
     Route("/settings/teams", create_team, methods=["POST"]),
     Route("/settings/teams/{id:int}", admin_page(team_page)),
