@@ -449,46 +449,53 @@ async def update_agent(request: Request) -> Response:
         return show(request, ctx, AGENTS, notice=notice, push_url="/settings/agents")
 
 
-async def deactivate_agent(request: Request) -> Response:
+AgentAction = Callable[[AgentContext, Agent], str]
+
+
+async def agent_action(request: Request, act: AgentAction) -> Response:
+    """A button on an agent's panel: `act` does it and says what was done; the panel comes
+    back with that notice, or, refused, as stored with the reason."""
     with admin_only(request) as ctx:
         agent = get_or_404(ctx.session, Agent, path_id(request), "agent")
         try:
-            do_deactivate_agent(session=ctx.session, agent=agent, actor=ctx.agent)
-        except HandoffError as exc:
-            return refused(request, ctx, agent, exc)
-        notice = gettext(
-            "%(name)s was deactivated: they are signed out, their API tokens are deleted "
-            "and their open conversations are unassigned."
-        ) % {"name": agent.name}
-        values = agent_values(ctx.session, agent)
-        return show(request, ctx, AGENTS, editing=agent, values=values, notice=notice)
-
-
-async def reactivate_agent(request: Request) -> Response:
-    with admin_only(request) as ctx:
-        agent = get_or_404(ctx.session, Agent, path_id(request), "agent")
-        try:
-            do_reactivate_agent(session=ctx.session, agent=agent, actor=ctx.agent)
+            notice = act(ctx, agent)
             ctx.session.commit()
         except HandoffError as exc:
             return refused(request, ctx, agent, exc)
-        notice = gettext(
+        values = agent_values(ctx.session, agent)
+        return show(request, ctx, AGENTS, editing=agent, values=values, notice=notice)
+
+
+async def deactivate_agent(request: Request) -> Response:
+    def deactivate(ctx: AgentContext, agent: Agent) -> str:
+        do_deactivate_agent(session=ctx.session, agent=agent, actor=ctx.agent)
+        return gettext(
+            "%(name)s was deactivated: they are signed out, their API tokens are deleted "
+            "and their open conversations are unassigned."
+        ) % {"name": agent.name}
+
+    return await agent_action(request, deactivate)
+
+
+async def reactivate_agent(request: Request) -> Response:
+    def reactivate(ctx: AgentContext, agent: Agent) -> str:
+        do_reactivate_agent(session=ctx.session, agent=agent, actor=ctx.agent)
+        return gettext(
             "%(name)s can sign in again with their password. They take no new conversations "
             "until they turn Available on."
         ) % {"name": agent.name}
-        values = agent_values(ctx.session, agent)
-        return show(request, ctx, AGENTS, editing=agent, values=values, notice=notice)
+
+    return await agent_action(request, reactivate)
 
 
 async def sign_out_agent(request: Request) -> Response:
     """Every browser session of theirs ends (a lost laptop); `handoff sign-out` does the same."""
-    with admin_only(request) as ctx:
-        agent = get_or_404(ctx.session, Agent, path_id(request), "agent")
+
+    def sign_out(ctx: AgentContext, agent: Agent) -> str:
         do_end_sessions(session=ctx.session, agent=agent)
-        ctx.session.commit()
-        notice = gettext("%(name)s was signed out of every browser.") % {"name": agent.name}
-        values = agent_values(ctx.session, agent)
-        return show(request, ctx, AGENTS, editing=agent, values=values, notice=notice)
+        return gettext("%(name)s was signed out of every browser.") % {"name": agent.name}
+
+    return await agent_action(request, sign_out)
 
 
 async def create_token(request: Request) -> Response:
