@@ -34,6 +34,7 @@ from inbox.notes import do_add_note, parse_mentions
 from inbox.token_scopes import TokenScopes
 from tests.factories import PASSWORD, World, build_world, customer_writes
 from tests.inbox.test_routing import T0, arrives, floor
+from tests.inbox.test_token_scopes import Clock
 
 
 def dana_holding_two(session: Session, w: World) -> tuple[Conversation, Conversation]:
@@ -206,14 +207,6 @@ def test_a_remembered_token_stops_working_when_its_agent_is_deactivated(
     do_deactivate_agent(session=session, agent=w.dana, actor=w.admin)
     with db.session() as request, pytest.raises(Unauthorized):
         scopes.resolve(request, token)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_a_token_deactivated_by_another_process_is_refused_after_its_refresh(
