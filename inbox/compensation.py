@@ -265,7 +265,12 @@ def do_approve_compensation(
         conversation_id=conversation.id,
         details={"offer_id": offer.id, "amount": offer.amount, "note_id": note.id},
     )
-    if offered_by is not None and offered_by.id is not None and offered_by.id != approver.id:
+    if (
+        offered_by is not None
+        and offered_by.id is not None
+        and offered_by.id != approver.id
+        and offered_by.deactivated_at is None  # left since: nobody would read the bell
+    ):
         notify(
             session,
             agent_id=offered_by.id,

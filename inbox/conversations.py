@@ -379,6 +379,7 @@ def _store_inbound(
         conversation.resolved_at = None
         reopened = True
         _activity(session, conversation, "Reopened by the customer's new message", now)
+        _release_if_departed(session, conversation, now)
         record(
             session,
             "conversation.reopened",
@@ -719,6 +720,16 @@ def _assign(
         )
 
 
+def _release_if_departed(session: Session, conversation: Conversation, now: datetime) -> None:
+    """A reopened conversation whose assignee was deactivated after it was resolved goes back
+    to its team: nobody would answer it otherwise (the customer's reopen routes it)."""
+    if conversation.assignee_id is None:
+        return
+    assignee = session.get(Agent, conversation.assignee_id)
+    if assignee is not None and assignee.deactivated_at is not None:
+        _assign(session, conversation, None, actor=None, now=now)
+
+
 def do_assign(
     *,
     session: Session,
@@ -818,6 +829,7 @@ def do_set_status(
     elif previous == Status.resolved:
         conversation.resolved_at = None
         conversation.reopen_count += 1
+        _release_if_departed(session, conversation, now)
     label = (
         f"Snoozed until {snooze_until:%Y-%m-%d %H:%M} UTC"
         if snooze_until and status == Status.snoozed

@@ -124,7 +124,9 @@ class DuePass:
             wanted = sorted({p.email.lower() for p in self.policy.people if p.email})
             found: dict[str, int] = {}
             if wanted:
-                query = select(Agent.email, Agent.id).where(col(Agent.email).in_(wanted))
+                query = select(Agent.email, Agent.id).where(
+                    col(Agent.email).in_(wanted), col(Agent.deactivated_at).is_(None)
+                )
                 found = {e.lower(): i for e, i in session.exec(query) if i is not None}
             self._agents_by_email = found
         return self._agents_by_email
@@ -286,9 +288,9 @@ class _Effects:
         team_ids = {c.team_id for c in conversations if c.team_id is not None}
         self.members: dict[int, list[int]] = defaultdict(list)
         for team_id, agent_id in session.exec(
-            select(Membership.team_id, Membership.agent_id).where(
-                col(Membership.team_id).in_(team_ids)
-            )
+            select(Membership.team_id, Membership.agent_id)
+            .join(Agent, col(Agent.id) == col(Membership.agent_id))
+            .where(col(Membership.team_id).in_(team_ids), col(Agent.deactivated_at).is_(None))
         ):
             self.members[team_id].append(agent_id)
 
@@ -714,7 +716,12 @@ def _team_and_assignee(session: Session, conversation: Conversation) -> list[int
     if conversation.team_id is not None:
         ids.update(
             session.exec(
-                select(Membership.agent_id).where(Membership.team_id == conversation.team_id)
+                select(Membership.agent_id)
+                .join(Agent, col(Agent.id) == col(Membership.agent_id))
+                .where(
+                    Membership.team_id == conversation.team_id,
+                    col(Agent.deactivated_at).is_(None),
+                )
             ).all()
         )
     return sorted(ids)
@@ -854,7 +861,11 @@ def _agents_to_notify(
         wanted = [e.lower() for e in emails]
         ids.update(
             i
-            for i in session.exec(select(Agent.id).where(col(Agent.email).in_(wanted))).all()
+            for i in session.exec(
+                select(Agent.id).where(
+                    col(Agent.email).in_(wanted), col(Agent.deactivated_at).is_(None)
+                )
+            ).all()
             if i is not None
         )
     return sorted(ids)

@@ -471,7 +471,7 @@ async def deactivate_agent(request: Request) -> Response:
         do_deactivate_agent(session=ctx.session, agent=agent, actor=ctx.agent)
         return gettext(
             "%(name)s was deactivated: they are signed out, their API tokens are deleted "
-            "and their open conversations are unassigned."
+            "and their open conversations go back to their teams."
         ) % {"name": agent.name}
 
     return await agent_action(request, deactivate)

@@ -19,6 +19,7 @@ from inbox.accounts import (
 from inbox.conversations import do_assign, do_set_status
 from inbox.db import Database
 from inbox.errors import Conflict, InvalidInput, Unauthorized
+from inbox.ladder import run_due
 from inbox.models import (
     Agent,
     ApiToken,
@@ -33,6 +34,7 @@ from inbox.models import (
 from inbox.notes import do_add_note, parse_mentions
 from inbox.token_scopes import TokenScopes
 from tests.factories import PASSWORD, World, build_world, customer_writes
+from tests.inbox.sla_support import notified, use_policy, warsaw, writes
 from tests.inbox.test_routing import T0, arrives, floor
 from tests.inbox.test_token_scopes import Clock
 
@@ -243,3 +245,50 @@ def test_the_last_active_admin_cannot_be_made_a_manager_either(session: Session)
     assert w.admin.role == "manager", "with another admin left, the role can go"
     with pytest.raises(Conflict):
         do_update_agent(session=session, agent=second, changes={"role": "agent"})
+
+
+def test_a_resolved_conversation_they_held_goes_to_a_teammate_when_the_customer_writes_again(
+    session: Session,
+) -> None:
+    f = floor(session, "round_robin")
+    held = arrives(session, f, "a", T0)
+    assert held.assignee_id == f.ivan.id
+    do_set_status(session=session, conversation=held, status=Status.resolved, actor=f.ivan, now=T0)
+    do_deactivate_agent(session=session, agent=f.ivan, actor=f.world.admin, now=T0)
+    session.expire_all()
+    resolved = session.get(Conversation, held.id)
+    assert resolved is not None and resolved.assignee_id == f.ivan.id, "history keeps Ivan"
+
+    again = arrives(session, f, "a", T0 + timedelta(hours=1))
+
+    assert again.id == held.id and again.status == Status.open and again.reopen_count == 1
+    assert again.assignee_id in {f.ingrid.id, f.lukasz.id}, "nobody would answer it otherwise"
+
+
+def test_reopened_by_an_agent_it_no_longer_waits_for_someone_who_left(session: Session) -> None:
+    w = build_world(session)
+    _, resolved = dana_holding_two(session, w)
+    do_deactivate_agent(session=session, agent=w.dana, actor=w.admin)
+    do_set_status(session=session, conversation=resolved, status=Status.open, actor=w.manager)
+    session.expire_all()
+    reopened = session.get(Conversation, resolved.id)
+    assert reopened is not None and reopened.assignee_id is None
+
+
+def test_sla_warnings_and_ladder_bells_skip_agents_who_left(session: Session) -> None:
+    w = build_world(session)
+    lead = {"name": "Dana", "role": "team_lead", "email": w.dana.email}
+    stage = {"name": "Lead at breach", "at": "breach", "notify": ["team_lead"], "channels": []}
+    use_policy(session, people=[lead], ladder=[stage])
+    monday = warsaw(2026, 11, 16, 9, 0)
+    writes(session, w.webchat, monday, team=w.support)
+    do_deactivate_agent(session=session, agent=w.dana, actor=w.admin)
+
+    warning = run_due(session, monday + timedelta(minutes=45))
+    breach = run_due(session, monday + timedelta(hours=1))
+
+    assert warning and any(k.endswith("Lead at breach") for k in breach)
+    warned = {agent for agent, _ in notified(session, "sla_warning")}
+    assert w.manager.id in warned and w.dana.id not in warned
+    assert w.dana.id not in {agent for agent, _ in notified(session, "sla_breach")}
+    assert notified(session, "sla_ladder") == [], "the lead named by email has left"
