@@ -25,6 +25,7 @@ def sign(secret: str, body: bytes) -> str:
 
 class ApiChannel:
     name = "api"
+    sends_files = True  # the webhook body carries each file, base64
 
     async def send(self, outbound: OutboundMessage, http: httpx.AsyncClient) -> str | None:
         url = outbound.inbox.config.get("webhook_url")

@@ -165,6 +165,8 @@ class ChannelAdapter(Protocol):
     """Outbound only: every channel has it (the web chat and the API channel only this)."""
 
     name: str
+    # Whether `send` delivers `OutboundMessage.files`: agents attach files only where it does.
+    sends_files: bool
 
     async def send(self, outbound: OutboundMessage, http: httpx.AsyncClient) -> str | None: ...
 

@@ -21,7 +21,15 @@ from sqlmodel import col, select
 from inbox.clock import utcnow
 from inbox.db import Database
 from inbox.events import Event
-from inbox.models import Contact, ContactIdentity, Conversation, Delivery, Inbox, Message
+from inbox.models import (
+    Attachment,
+    Contact,
+    ContactIdentity,
+    Conversation,
+    Delivery,
+    Inbox,
+    Message,
+)
 from inbox.outbox import (
     Claimed,
     RetryPolicy,
@@ -126,10 +134,25 @@ def load_outbound(db: Database, message_id: int) -> OutboundMessage | None:
         ).all()
         thread = [ext for ext, _ in earlier if ext]
         reply_to = next((ext for ext, kind in reversed(earlier) if kind == "incoming"), None)
+        files = [
+            {"filename": f.filename, "content_type": f.content_type, "size": f.size, "data": f.data}
+            for f in session.exec(
+                select(Attachment)
+                .where(Attachment.message_id == message_id)
+                .order_by(col(Attachment.id))
+            ).all()
+        ]
         for row in (message, conversation, inbox, contact):
             session.expunge(row)
         return OutboundMessage(
-            message, conversation, inbox, contact, identifier, thread=thread, reply_to=reply_to
+            message,
+            conversation,
+            inbox,
+            contact,
+            identifier,
+            thread=thread,
+            reply_to=reply_to,
+            files=files,
         )
 
 

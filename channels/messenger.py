@@ -117,6 +117,7 @@ def _postback(event: dict[str, Any], sender: str, inbox_id: int) -> InboundMessa
 
 class MessengerChannel(GraphWebhook):
     name = "messenger"
+    sends_files = False
 
     def parse(self, request: WebhookRequest, inbox: Inbox) -> Parsed:
         assert inbox.id is not None

@@ -32,6 +32,12 @@ def adapter_for(channel: str) -> ChannelAdapter | None:
     return ADAPTERS.get(channel)
 
 
+def sends_files(channel: str) -> bool:
+    """Whether an agent's reply through this channel can carry files."""
+    adapter = ADAPTERS.get(channel)
+    return adapter is not None and adapter.sends_files
+
+
 def webhook_adapter_for(channel: str) -> WebhookAdapter | None:
     """The adapter when its provider calls a webhook (not the web chat or the API channel)."""
     adapter = ADAPTERS.get(channel)

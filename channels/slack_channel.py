@@ -115,6 +115,7 @@ def _is_ours_or_a_bot(message: dict[str, Any]) -> bool:
 
 class SlackChannel:
     name = "slack"
+    sends_files = False
     max_body = 1024 * 1024
 
     def __init__(self) -> None:

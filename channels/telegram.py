@@ -141,6 +141,7 @@ def _chat_and_id(message: dict[str, Any]) -> tuple[Any, int]:
 
 class TelegramChannel:
     name = "telegram"
+    sends_files = True  # sendDocument
     max_body = 1024 * 1024
 
     def __init__(self) -> None:

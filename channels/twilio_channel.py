@@ -108,6 +108,7 @@ def _withheld(number: str) -> bool:
 
 class TwilioChannel:
     name = "twilio"
+    sends_files = False
     max_body = 1024 * 1024
 
     # -- inbound ---------------------------------------------------------------------------

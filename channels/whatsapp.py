@@ -142,6 +142,7 @@ def _at(value: object) -> datetime | None:
 
 class WhatsAppChannel(GraphWebhook):
     name = "whatsapp"
+    sends_files = False
 
     def parse(self, request: WebhookRequest, inbox: Inbox) -> Parsed:
         data = request.json_object()

@@ -62,6 +62,7 @@ def _dict(value: Any, what: str) -> dict[str, Any]:
 
 class XChannel:
     name = "x"
+    sends_files = False
     max_body = 1024 * 1024
 
     # -- inbound ---------------------------------------------------------------------------

@@ -8,14 +8,41 @@ but listed, so the agent knows the customer sent it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import Session
 
+from .errors import InvalidInput
 from .models import Attachment, Message
 
 MAX_FILE = 10 * 1024 * 1024
 MAX_PER_MESSAGE = 25 * 1024 * 1024
+# Files an agent may attach to one reply.
+MAX_FILES = 10
+
+
+def check_files(files: Sequence[dict[str, Any]]) -> None:
+    """Refuse an agent's files the limits would drop: a customer's are listed as skipped
+    (they were sent already), but an agent can still pick smaller ones."""
+    if len(files) > MAX_FILES:
+        raise InvalidInput(f"at most {MAX_FILES} files per reply", {"field": "files"})
+    total = 0
+    for file in files:
+        data = file.get("data")
+        name = str(file.get("filename") or "attachment")
+        if not isinstance(data, bytes) or not data:
+            raise InvalidInput(f"{name} is empty", {"field": "files"})
+        if len(data) > MAX_FILE:
+            raise InvalidInput(
+                f"{name} is larger than {MAX_FILE // (1024 * 1024)} MiB", {"field": "files"}
+            )
+        total += len(data)
+    if total > MAX_PER_MESSAGE:
+        raise InvalidInput(
+            f"the files together are larger than {MAX_PER_MESSAGE // (1024 * 1024)} MiB",
+            {"field": "files"},
+        )
 
 
 def store_attachments(

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from . import lifecycle, outbox
 from .access import audience_of, can_see_conversation, scope_for
-from .attachments import store_attachments
+from .attachments import check_files, store_attachments
 from .audit import record
 from .clock import utcnow
 from .db import queue_event
@@ -171,9 +171,9 @@ _ARRIVAL = lookup(
 _CONTACT_AT = len(_INBOX.columns) + len(_MESSAGE.columns)
 
 
-def check_content(content: str) -> str:
+def check_content(content: str, *, allow_empty: bool = False) -> str:
     content = content.strip()
-    if not content:
+    if not content and not allow_empty:
         raise InvalidInput("content is empty", {"field": "content"})
     if len(content) > MAX_CONTENT:
         raise InvalidInput(f"content is longer than {MAX_CONTENT} characters", {"field": "content"})
@@ -607,14 +607,22 @@ def do_reply(
     agent: Agent,
     content: str,
     expected_version: int | None = None,
+    files: Sequence[dict[str, Any]] = (),
     now: datetime | None = None,
 ) -> Message:
-    """An agent's reply to the customer, sent through the conversation's own channel."""
+    """An agent's reply to the customer, sent through the conversation's own channel.
+
+    `files`: `{"filename", "content_type", "data": bytes}` each; with files the text may be
+    empty. Whether the channel can carry them is the caller's question (channels/registry).
+    """
     now = now or utcnow()
-    content = check_content(content)
+    check_files(files)
+    content = check_content(content, allow_empty=bool(files))
     check_version(conversation, expected_version)
     assert conversation.id is not None
-    message = agent_reply(session, conversation, agent, content, now, audit="message.replied")
+    message = agent_reply(
+        session, conversation, agent, content, now, audit="message.replied", files=files
+    )
     session.commit()
     return message
 
@@ -627,6 +635,7 @@ def agent_reply(
     now: datetime,
     *,
     audit: str,
+    files: Sequence[dict[str, Any]] = (),
 ) -> Message:
     """An agent's words to the customer: sent through the channel, counted as a response,
     and the conversation taken if nobody had it. Does not commit."""
@@ -639,10 +648,14 @@ def agent_reply(
         sender_agent_id=agent.id,
         delivery=Delivery.pending,
     )
+    if files:
+        message.attachments = store_attachments(session, message, list(files))
+        session.add(message)
     if conversation.first_response_at is None:
         conversation.first_response_at = now
     conversation.last_agent_message_at = now
-    conversation.preview = content[:300]
+    names = ", ".join(str(f.get("filename") or "attachment") for f in files)
+    conversation.preview = (content or f"📎 {names}")[:300]
     if conversation.assignee_id is None:
         _assign(session, conversation, agent, actor=agent, now=now)
     record(

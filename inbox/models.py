@@ -401,7 +401,8 @@ class CustomerUpdate(SQLModel, table=True):
 
 
 class Attachment(SQLModel, table=True):
-    """A file that came with a customer's message; its bytes live here, within size limits."""
+    """A file that came with a customer's message or an agent's reply; its bytes live here,
+    within size limits."""
 
     id: int | None = Field(default=None, primary_key=True)
     inbox_id: int = Field(foreign_key="inbox.id")

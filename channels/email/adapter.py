@@ -43,6 +43,7 @@ def check_basic_auth(authorization: str, secret: str) -> None:
 
 class EmailChannel:
     name = "email"
+    sends_files = True  # MIME attachments
     max_body = MAX_EMAIL
 
     def verify(self, request: WebhookRequest, inbox: Inbox) -> None:

@@ -10,6 +10,7 @@ from ..base import OutboundMessage
 
 class WebchatChannel:
     name = "webchat"
+    sends_files = True  # the widget downloads them from Handoff
 
     async def send(self, outbound: OutboundMessage, http: httpx.AsyncClient) -> str | None:
         return None

@@ -162,6 +162,36 @@ async def test_a_reply_is_mailed_in_the_customers_thread_and_ends_sent(
     )
 
 
+async def test_an_agents_files_go_out_as_mime_attachments(session: Session, db: Database) -> None:
+    invoice = b"%PDF-1.4 invoice 4471"
+    async with smtp_sink() as sink:
+        w, _, conversation = answered(session, db, sink.port)
+        reply = do_reply(
+            session=session,
+            conversation=conversation,
+            agent=w.dana,
+            content="Your invoice is attached.",
+            files=[
+                {
+                    "filename": "faktura 4471.pdf",
+                    "content_type": "application/pdf",
+                    "data": invoice,
+                },
+                {"filename": "notes.txt", "content_type": "text/plain", "data": b"ship Monday"},
+            ],
+        )
+        assert reply.id is not None
+        async with httpx.AsyncClient() as http:
+            await dispatch.deliver(db, http, reply.id)
+    [mail] = sink.mails
+    parts = list(mail.iter_attachments())
+    assert [p.get_filename() for p in parts] == ["faktura 4471.pdf", "notes.txt"]
+    assert [p.get_content_type() for p in parts] == ["application/pdf", "text/plain"]
+    assert parts[0].get_content() == invoice
+    body = mail.get_body(("plain",))
+    assert body is not None and body.get_content().strip() == "Your invoice is attached."
+
+
 async def test_a_retry_sends_the_same_message_id(session: Session, db: Database) -> None:
     async with smtp_sink() as sink:
         w, _, conversation = answered(session, db, sink.port)
