@@ -2,14 +2,17 @@
 
 Inbound: `POST /api/v1/inboxes/{id}/messages` (see web/api.py) with `external_id`
 de-duplication. Outbound: each agent reply is POSTed to the inbox's `webhook_url`, signed with
-`X-Handoff-Signature: sha256=<hex HMAC-SHA256 of the body with the inbox secret>`.
+`X-Handoff-Signature: sha256=<hex HMAC-SHA256 of the body with the inbox secret>`; the agent's
+files travel in the body, base64.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+from typing import Any
 
 import httpx
 
@@ -21,6 +24,16 @@ SEND_TIMEOUT = 10.0
 
 def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _attachment(file: dict[str, Any]) -> dict[str, Any]:
+    """A file as the webhook body carries it: JSON has no bytes, so base64."""
+    return {
+        "filename": file["filename"],
+        "content_type": file["content_type"],
+        "size": file["size"],
+        "data_base64": base64.b64encode(file["data"]).decode("ascii"),
+    }
 
 
 class ApiChannel:
@@ -41,6 +54,7 @@ class ApiChannel:
                     "id": outbound.message.id,
                     "content": outbound.message.content,
                     "created_at": outbound.message.created_at.isoformat(),
+                    "attachments": [_attachment(file) for file in outbound.files],
                 },
             }
         ).encode()

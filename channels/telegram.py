@@ -4,13 +4,17 @@ customer.
 Inbound: Telegram POSTs each update to `/webhooks/telegram/{inbox_id}` with the
 `secret_token` given to `setWebhook` in `X-Telegram-Bot-Api-Secret-Token`; the `update_id`
 is the delivery's receipt. Outbound: `sendMessage` at `{api_base}/bot{token}/`, a reply longer
-than Telegram's 4096 characters going out as several messages, in order.
+than Telegram's 4096 characters going out as several messages, in order; each of the agent's
+files as a `sendDocument` after the text, a short text riding as the first file's caption.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx
@@ -39,6 +43,8 @@ DEFAULT_API_BASE = "https://api.telegram.org"
 TIMEOUT = 10.0
 # sendMessage takes 1-4096 characters; counted in UTF-16 code units to be safe with emoji.
 MAX_TEXT = 4096
+# sendDocument's caption takes 0-1024 characters, counted the same way.
+MAX_CAPTION = 1024
 
 # What the agent reads for a message Handoff keeps no file of.
 LABELS: dict[str, str] = {
@@ -215,25 +221,64 @@ class TelegramChannel:
         if not chat_id:
             raise SendFailed("the contact has no Telegram chat id", permanent=True)
         base = str(config.get("api_base") or DEFAULT_API_BASE).rstrip("/")
-        url = f"{base}/bot{token}/sendMessage"
-        # Telegram takes the id as a number or a string; send it as it gave it to us.
-        chat: int | str = int(chat_id) if chat_id.lstrip("-").isdigit() else chat_id
-
-        async def post(text: str) -> str:
-            try:
-                response = await http.post(
-                    url, json={"chat_id": chat, "text": text}, timeout=TIMEOUT
-                )
-            except httpx.HTTPError as exc:
-                # Not str(exc): the URL, and so the bot token, must not reach the agent's screen.
-                raise SendFailed(f"Telegram could not be reached ({type(exc).__name__})") from exc
-            return f"{chat_id}:{_sent_message_id(response)}"
-
-        parts = split_text(outbound.message.content, MAX_TEXT, utf16_units)
-        if not parts:
+        chat = BotChat(http, f"{base}/bot{token}", chat_id)
+        steps = _steps(chat, outbound.message.content, outbound.files)
+        if not steps:
             raise SendFailed("the reply is empty", permanent=True)
-        sent = await self.parts_sent.send(outbound, parts, post)
+        # PartsSent counts the text's parts and the files alike, so a retry after a failed
+        # document sends neither the text nor the documents that went out again.
+        sent = await self.parts_sent.send(outbound, list(steps), lambda name: steps[name]())
         return sent[0]
+
+
+@dataclass
+class BotChat:
+    """One chat, through the Bot API; each call answers `"{chat_id}:{message_id}"`."""
+
+    http: httpx.AsyncClient
+    # {api_base}/bot{token}: it holds the token, so it never goes into an error.
+    api: str
+    chat_id: str
+
+    @property
+    def chat(self) -> int | str:
+        # Telegram takes the id as a number or a string; send it as it gave it to us.
+        return int(self.chat_id) if self.chat_id.lstrip("-").isdigit() else self.chat_id
+
+    async def send_message(self, text: str) -> str:
+        return await self._call("sendMessage", json={"chat_id": self.chat, "text": text})
+
+    async def send_document(self, file: dict[str, Any], caption: str) -> str:
+        fields = {"chat_id": str(self.chat)} | ({"caption": caption} if caption else {})
+        document = (file["filename"], file["data"], file["content_type"])
+        return await self._call("sendDocument", data=fields, files={"document": document})
+
+    async def _call(self, method: str, **request: Any) -> str:
+        try:
+            response = await self.http.post(f"{self.api}/{method}", timeout=TIMEOUT, **request)
+        except httpx.HTTPError as exc:
+            # Not str(exc): the URL, and so the bot token, must not reach the agent's screen.
+            raise SendFailed(f"Telegram could not be reached ({type(exc).__name__})") from exc
+        return f"{self.chat_id}:{_sent_message_id(response)}"
+
+
+def _steps(
+    chat: BotChat, text: str, files: list[dict[str, Any]]
+) -> dict[str, Callable[[], Awaitable[str]]]:
+    """The calls a reply takes, in order, each named for PartsSent: the text's parts, then a
+    document per file, the first one captioned with the text when it is short enough."""
+    caption = text.strip() if files and _fits_caption(text.strip()) else ""
+    parts = [] if caption else split_text(text, MAX_TEXT, utf16_units)
+    steps: dict[str, Callable[[], Awaitable[str]]] = {}
+    for number, part in enumerate(parts, 1):
+        steps[f"text {number}"] = partial(chat.send_message, part)
+    for number, file in enumerate(files, 1):
+        steps[f"file {number}"] = partial(chat.send_document, file, caption if number == 1 else "")
+    return steps
+
+
+def _fits_caption(text: str) -> bool:
+    return sum(utf16_units(char) for char in text) <= MAX_CAPTION
 
 
 def _sent_message_id(response: httpx.Response) -> int:

@@ -22,7 +22,7 @@ from inbox.errors import Forbidden, InvalidInput
 from inbox.models import Agent, Conversation, Message, Team
 from inbox.notes import do_add_note
 
-from . import api_settings
+from . import api_settings, uploads
 from .api_input import Fields, api_agent, json_body, path_id, query_bool, query_int, query_limit
 from .api_views import Json, conversations_json, id_page, listing, messages_json, ok
 from .state import AgentContext, let_listeners_run
@@ -88,19 +88,28 @@ async def list_messages(request: Request) -> JSONResponse:
 async def post_message(request: Request) -> JSONResponse:
     with api_agent(request) as ctx:
         conversation = _conversation(ctx, request)
-        fields = await json_body(request, {"content", "private", "version"})
-        content = fields.required_text("content", max_length=conv.MAX_CONTENT)
+        fields = await json_body(
+            request,
+            {"content", "private", "version", "attachments"},
+            limit=uploads.MAX_JSON_WITH_FILES,
+        )
+        files = uploads.files_in_json(fields)
         if fields.boolean("private"):
+            if files:
+                raise InvalidInput("notes cannot carry files", {"field": "attachments"})
+            content = fields.required_text("content", max_length=conv.MAX_CONTENT)
             message = do_add_note(
                 session=ctx.session, conversation=conversation, agent=ctx.agent, content=content
             )
         else:
+            uploads.check_channel_takes(ctx.session, conversation, files)
             message = conv.do_reply(
                 session=ctx.session,
                 conversation=conversation,
                 agent=ctx.agent,
-                content=content,
+                content=fields.text("content", max_length=conv.MAX_CONTENT) or "",
                 expected_version=fields.integer("version"),
+                files=files,
             )
         return ok(messages_json(ctx.session, conversation, [message])[0], 201)
 

@@ -100,9 +100,9 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
     return b"".join(chunks)
 
 
-async def json_body(request: Request, allowed: set[str]) -> Fields:
+async def json_body(request: Request, allowed: set[str], *, limit: int = MAX_BODY) -> Fields:
     """The body as a JSON object whose keys are all in `allowed`."""
-    raw = await read_body(request)
+    raw = await read_body(request, limit)
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from channels.registry import sends_files
 from inbox import conversations as conv
 from inbox import queries
 from inbox.access import get_visible_conversation
@@ -31,6 +32,7 @@ from inbox.models import (
 )
 from inbox.notes import do_add_note, handle
 
+from . import uploads
 from .i18n import available_locales
 from .state import AgentContext, let_listeners_run, signed_in, state
 
@@ -105,6 +107,7 @@ def thread_context(ctx: AgentContext, conversation: Conversation) -> dict[str, A
         "senders": senders,
         "contact": contact,
         "inbox": inbox,
+        "can_attach": inbox is not None and sends_files(inbox.channel),
         "identities": identities,
         "history": queries.cards(session, history),
         "teams": teams,
@@ -173,12 +176,14 @@ def _version(form: FormData) -> int | None:
 
 async def reply(request: Request) -> Response:
     app = state(request)
-    form = await request.form()
+    form = await uploads.reply_form(request)
     with signed_in(request) as ctx:
         conversation = get_visible_conversation(
             ctx.session, ctx.scope, int(request.path_params["id"])
         )
         force = form.get("force") == "1"
+        files = await uploads.files_of(form)
+        uploads.check_channel_takes(ctx.session, conversation, files)
         try:
             message = conv.do_reply(
                 session=ctx.session,
@@ -186,12 +191,20 @@ async def reply(request: Request) -> Response:
                 agent=ctx.agent,
                 content=str(form.get("content", "")),
                 expected_version=None if force else _version(form),
+                files=files,
             )
         except Conflict as exc:
+            # With files, "Send anyway" sends the reply box again: they are still chosen there.
+            context = {
+                "message": exc.message,
+                "content": form.get("content", ""),
+                "c": conversation,
+                "with_files": bool(files),
+            }
             return app.templates.TemplateResponse(
                 request,
                 "inbox.html",
-                {"message": exc.message, "content": form.get("content", ""), "c": conversation},
+                context,
                 block_name="collision",
                 status_code=409,
                 headers={"HX-Retarget": "#composer-alert", "HX-Reswap": "innerHTML"},

@@ -41,7 +41,8 @@ class SecurityHeaders:
                 names = {k.lower() for k, _ in headers}
                 if b"content-security-policy" not in names:
                     headers.append((b"content-security-policy", csp.encode()))
-                headers.append((b"x-content-type-options", b"nosniff"))
+                if b"x-content-type-options" not in names:  # a download route sets its own
+                    headers.append((b"x-content-type-options", b"nosniff"))
                 headers.append((b"referrer-policy", b"same-origin"))
                 if not path.startswith("/widget/"):
                     headers.append((b"x-frame-options", b"SAMEORIGIN"))

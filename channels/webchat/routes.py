@@ -7,6 +7,8 @@
 - `GET` and `POST /widget/{token}/messages` with `X-Visitor-Token`: the visitor's thread.
 - `POST /widget/{token}/csat` with `X-Visitor-Token`: the inline rating after a resolution
   (docs/concepts/csat.md).
+- `GET /widget/{token}/attachments/{id}` with `X-Visitor-Token`: a file of the visitor's own
+  thread, always as a download.
 - `WS /widget/ws` (socket.py): replies as they are written.
 
 Errors are JSON here whatever the Accept header, since only the frame's script reads them.
@@ -20,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from functools import cache, wraps
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from sqlmodel import Session
 from starlette.requests import Request
@@ -31,14 +33,14 @@ from inbox.clock import utcnow
 from inbox.conversations import InboundMessage, do_receive_inbound
 from inbox.csat import MAX_COMMENT, can_answer, do_answer_survey, latest_survey
 from inbox.errors import HandoffError, InvalidInput, NotFound
-from inbox.models import Contact, Conversation, Inbox, Status
+from inbox.models import Attachment, Contact, Conversation, Inbox, Message, Status
 from web.csat_pages import rating_choices, survey_problem
 from web.i18n import current_locale, gettext, text_direction
 from web.state import AppState, state
 
 from .language import browser_language, customer_language, customer_locale
 from .socket import widget_socket
-from .thread import customer_message, customer_messages
+from .thread import CUSTOMER_KINDS, customer_message, customer_messages
 from .visitor import (
     Visitor,
     check_visitor,
@@ -339,6 +341,44 @@ async def answer_csat(request: Request) -> Response:
         return JSONResponse({"csat": csat_state(session, conversation)}, headers=NO_STORE)
 
 
+def visitors_attachment(session: Session, visitor: Visitor, attachment_id: int) -> Attachment:
+    """A file of a message the visitor can see in their own thread; NotFound for any other,
+    the same answer whether it exists or not."""
+    attachment = session.get(Attachment, attachment_id)
+    message = session.get(Message, attachment.message_id) if attachment else None
+    conversation = session.get(Conversation, message.conversation_id) if message else None
+    if (
+        attachment is None
+        or message is None
+        or message.kind not in CUSTOMER_KINDS
+        or conversation is None
+        or conversation.contact_id != visitor.contact_id
+        or conversation.inbox_id != visitor.inbox_id
+    ):
+        raise NotFound(gettext("No such attachment"))
+    return attachment
+
+
+@json_errors
+async def download_attachment(request: Request) -> Response:
+    """Always as a download, never shown in our origin, like the agents' download
+    (web/message_pages.py): a file could be HTML."""
+    app = state(request)
+    with customer_language(request.headers.get("accept-language")), app.db.session() as session:
+        visitor = visitor_of(request, app, session)
+        attachment = visitors_attachment(session, visitor, request.path_params["id"])
+        filename = attachment.filename or "attachment"
+        return Response(
+            attachment.data,
+            media_type="application/octet-stream",
+            headers={
+                "content-disposition": f"attachment; filename*=UTF-8''{quote(filename)}",
+                "x-content-type-options": "nosniff",
+                "cache-control": "private, no-store",
+            },
+        )
+
+
 routes: list[BaseRoute] = [
     WebSocketRoute("/widget/ws", widget_socket),
     Route("/widget/{token}.js", loader),
@@ -347,4 +387,5 @@ routes: list[BaseRoute] = [
     Route("/widget/{token}/messages", list_messages),
     Route("/widget/{token}/messages", post_message, methods=["POST"]),
     Route("/widget/{token}/csat", answer_csat, methods=["POST"]),
+    Route("/widget/{token}/attachments/{id:int}", download_attachment),
 ]

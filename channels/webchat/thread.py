@@ -3,7 +3,8 @@ agents' replies, signed with the agent's first name. Never notes, activity or in
 
 Automatic messages say so: the bot's answers are signed "Bot" (docs/concepts/bot.md), and the
 rating question after a resolution is marked `csat` for the inline rating row
-(docs/concepts/csat.md)."""
+(docs/concepts/csat.md). Files stored with a message are listed as `attachments`; the widget
+downloads them from routes.py."""
 
 from __future__ import annotations
 
@@ -74,4 +75,20 @@ def as_customer_sees(
         seen["automatic"] = True
     if survey:
         seen["csat"] = True
+    # Only when the message has stored files, for the same reason as the flags above.
+    files = stored_files(message)
+    if files:
+        seen["attachments"] = files
     return seen
+
+
+def stored_files(message: Message) -> list[dict[str, Any]]:
+    """The files of a message the customer can download from the widget: those stored here
+    (with an id). A reference or a file skipped as too large has nothing to fetch."""
+    if message.kind not in CUSTOMER_KINDS:
+        return []  # callers check already; a note's file names are no less private
+    return [
+        {"id": f["id"], "filename": str(f.get("filename") or ""), "size": f.get("size") or 0}
+        for f in message.attachments or []
+        if isinstance(f, dict) and isinstance(f.get("id"), int)
+    ]

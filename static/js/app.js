@@ -189,8 +189,43 @@
     var form = e.detail.elt;
     if (!e.detail.successful || !form || form.tagName !== "FORM") return;
     if (e.detail.xhr && e.detail.xhr.status === 409) return;
-    if (form.classList.contains("composer-form")) form.reset();
-    if (form.closest("#composer-alert")) { document.getElementById("composer-alert").innerHTML = ""; var f = document.getElementById("reply-form"); if (f) f.reset(); }
+    if (form.classList.contains("composer-form")) clearComposer(form);
+    if (form.closest("#composer-alert")) { document.getElementById("composer-alert").innerHTML = ""; var f = document.getElementById("reply-form"); if (f) clearComposer(f); }
+  });
+
+  function clearComposer(form) {
+    form.reset();
+    form.querySelectorAll("input[data-forced]").forEach(function (i) { i.remove(); });
+    form.querySelectorAll(".chosen-files").forEach(function (l) { l.textContent = ""; });
+    if (form.id === "reply-form") { var alert = document.getElementById("composer-alert"); if (alert) alert.innerHTML = ""; }
+  }
+
+  function humanSize(bytes) {
+    if (bytes < 1024) return bytes + " B";
+    if (bytes < 1024 * 1024) return (bytes / 1024).toFixed(0) + " KB";
+    return (bytes / (1024 * 1024)).toFixed(1) + " MB";
+  }
+
+  // The files chosen for a reply, listed by name before sending.
+  document.addEventListener("change", function (e) {
+    if (!e.target.matches || !e.target.matches("input[data-attach]")) return;
+    var list = e.target.closest("form").querySelector(".chosen-files");
+    if (!list) return;
+    list.textContent = "";
+    Array.prototype.forEach.call(e.target.files, function (file) {
+      var li = document.createElement("li");
+      li.textContent = "📎 " + file.name + " (" + humanSize(file.size) + ")";
+      list.appendChild(li);
+    });
+  });
+
+  // Files make the text optional, so the box checks that something is there at all.
+  document.addEventListener("htmx:confirm", function (e) {
+    var form = e.detail.elt;
+    if (!form || form.id !== "reply-form" || !form.querySelector("input[data-attach]")) return;
+    var text = form.querySelector("textarea").value.trim();
+    var files = form.querySelector("input[data-attach]").files.length;
+    if (!text && !files) { e.preventDefault(); toast(s("sEmptyReply", "Write a reply or attach a file"), "error"); }
   });
 
   document.addEventListener("htmx:responseError", function (e) {
@@ -224,6 +259,15 @@
     var tab = e.target.closest(".composer .tab");
     if (tab) { showTab(tab.dataset.tab); return; }
     if (e.target.closest("[data-dismiss]")) { e.target.closest(".alert").remove(); return; }
+    if (e.target.closest("[data-send-anyway]")) {
+      // The reply box still holds the text and the files: send it again, past the check.
+      var reply = document.getElementById("reply-form");
+      var force = document.createElement("input");
+      force.type = "hidden"; force.name = "force"; force.value = "1"; force.dataset.forced = "";
+      reply.appendChild(force);
+      htmx.trigger(reply, "submit");
+      return;
+    }
     var bell = e.target.closest("#bell");
     var dropdown = document.getElementById("notifications");
     if (!bell && dropdown && !e.target.closest("#notifications")) dropdown.classList.add("hidden");

@@ -7,6 +7,9 @@
  *
  * After each resolution it shows a rating row (1 to 5 stars and an optional comment) and
  * posts the answer to /widget/{token}/csat (docs/concepts/csat.md).
+ *
+ * Files listed with a message are fetched from /widget/{token}/attachments/{id} with the
+ * visitor header (a plain link could not send it) and saved through a blob: URL.
  */
 (function () {
   "use strict";
@@ -125,12 +128,19 @@
       author.textContent = message.author;
       item.appendChild(author);
     }
-    var bubble = document.createElement("p");
-    bubble.className = "bubble";
-    bubble.dir = "auto"; // an Arabic message in an English chat still reads right to left
-    if (message.csat) linkSurvey(bubble, message.content);
-    else bubble.textContent = message.content;
-    item.appendChild(bubble);
+    var files = message.attachments || [];
+    // A reply may be files alone: no empty bubble above them.
+    if (message.content || !files.length) {
+      var bubble = document.createElement("p");
+      bubble.className = "bubble";
+      bubble.dir = "auto"; // an Arabic message in an English chat still reads right to left
+      if (message.csat) linkSurvey(bubble, message.content);
+      else bubble.textContent = message.content;
+      item.appendChild(bubble);
+    }
+    files.forEach(function (file) {
+      item.appendChild(fileButton(file));
+    });
     var when = new Date(message.created_at);
     if (!isNaN(when.getTime())) {
       var time = document.createElement("time");
@@ -143,6 +153,88 @@
     if (message.kind === "incoming") hideRating();
     if (stick || message.kind === "incoming") scrollDown();
     return true;
+  }
+
+  /* Files in a message: one button each, which downloads it. */
+
+  function fileButton(file) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "file";
+    button.dir = "auto";
+    button.textContent = "📎 " + file.filename + " (" + humanSize(file.size) + ")";
+    button.addEventListener("click", function () {
+      download(file, button);
+    });
+    return button;
+  }
+
+  // Units named by the browser in the page's language, so no catalog string is needed.
+  function humanSize(bytes) {
+    var lang = document.documentElement.lang || undefined;
+    var unit = bytes < 1024 ? "byte" : bytes < 1048576 ? "kilobyte" : "megabyte";
+    var value = bytes < 1024 ? bytes : bytes < 1048576 ? bytes / 1024 : bytes / 1048576;
+    var digits = unit === "megabyte" ? 1 : 0;
+    try {
+      return new Intl.NumberFormat(lang, {
+        style: "unit",
+        unit: unit,
+        maximumFractionDigits: digits,
+      }).format(value);
+    } catch (e) {
+      return value.toFixed(digits) + " " + { byte: "B", kilobyte: "KB", megabyte: "MB" }[unit];
+    }
+  }
+
+  function download(file, button) {
+    if (button.disabled) return;
+    button.disabled = true;
+    fetch("/widget/" + encodeURIComponent(token) + "/attachments/" + Number(file.id), {
+      headers: { "x-visitor-token": visitor || "" },
+      credentials: "omit",
+      cache: "no-store",
+    })
+      .then(function (response) {
+        if (response.ok) {
+          return response.blob().then(function (blob) {
+            save(blob, file.filename);
+            showNotice("");
+          });
+        }
+        return response
+          .json()
+          .catch(function () {
+            return {};
+          })
+          .then(function (data) {
+            if (response.status === 401) {
+              forget();
+              showNotice(data.error || strings.expired);
+            } else {
+              showNotice(data.error || strings.error);
+            }
+          });
+      })
+      .catch(function () {
+        showNotice(strings.error);
+      })
+      .finally(function () {
+        button.disabled = false;
+      });
+  }
+
+  function save(blob, filename) {
+    var url = URL.createObjectURL(blob);
+    var link = document.createElement("a");
+    link.href = url;
+    link.download = filename || "attachment";
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    // The download has begun by now; the delay only spares a slow browser a revoked URL.
+    setTimeout(function () {
+      URL.revokeObjectURL(url);
+    }, 60000);
   }
 
   /* The rating row after a resolution. */

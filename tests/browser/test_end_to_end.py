@@ -108,3 +108,44 @@ def test_customer_and_agents_in_real_time(
     agent_a.screenshot(path=str(shots / "inbox.png"))
     shop.screenshot(path=str(shots / "widget-on-site.png"))
     agent_b.screenshot(path=str(shots / "mention-notification.png"))
+
+
+def test_an_agent_attaches_a_file_and_the_customer_downloads_it(
+    browser: Browser, live_server: str, session: Session
+) -> None:
+    w = build_world(session)
+    _, agent = signed_in(browser, live_server, "dana@example.com")
+    page = browser.new_context(base_url=live_server).new_page()
+    page.goto(f"/widget/{w.webchat.widget_token}/frame")
+    page.fill("#prechat input[name=name]", "Olivia Bennett")
+    page.fill("#prechat input[name=email]", "olivia@example.org")
+    page.select_option("#prechat select[name=department]", label="Support L1")
+    page.fill("#prechat textarea[name=content]", "Can I have the invoice?")
+    page.click("#prechat button[type=submit]")
+    expect(page.locator("#messages")).to_contain_text("Can I have the invoice?")
+
+    # The agent picks a file in the reply box (multipart through htmx, CSRF header and all).
+    row = agent.locator("#rows .row", has_text="Can I have the invoice?")
+    expect(row).to_be_visible(timeout=5000)
+    row.locator("a").click()
+    invoice = b"%PDF-1.4 invoice"
+    agent.set_input_files(
+        "#reply-form input[name=files]",
+        files=[{"name": "invoice.pdf", "mimeType": "application/pdf", "buffer": invoice}],
+    )
+    expect(agent.locator("#reply-form .chosen-files")).to_contain_text("invoice.pdf")
+    agent.fill("#reply-form textarea", "Here is your invoice")
+    agent.click("#reply-form button.primary")
+    expect(agent.locator(".thread a[download]", has_text="invoice.pdf")).to_be_visible()
+    expect(agent.locator("#reply-form .chosen-files")).to_be_empty()
+
+    # The customer gets it live, and downloads it with their visitor token.
+    link = page.locator("#messages .file", has_text="invoice.pdf")
+    expect(link).to_contain_text("📎 invoice.pdf (16 byte", timeout=5000)
+    expect(page.locator("#messages")).to_contain_text("Here is your invoice")
+    with page.expect_download() as caught:
+        link.click()
+    download = caught.value
+    assert download.suggested_filename == "invoice.pdf"
+    assert Path(download.path()).read_bytes() == invoice
+    expect(page.locator("#notice")).to_be_hidden()

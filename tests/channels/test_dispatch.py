@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 
@@ -13,8 +14,8 @@ from inbox.accounts import do_update_inbox
 from inbox.conversations import do_reply
 from inbox.db import Database
 from inbox.models import Message
-from tests.factories import build_world, customer_writes
-from tests.standins import standin_server
+from tests.factories import World, build_world, customer_writes
+from tests.standins import Answer, StandIn, standin_server
 
 
 def signed_by(secret: str, body: bytes, signature: str) -> bool:
@@ -22,19 +23,26 @@ def signed_by(secret: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(expected, signature)
 
 
+def partner_hook(session: Session, w: World, hook: StandIn) -> None:
+    """The API inbox posts to `hook`, which accepts only bodies signed with its secret."""
+    secret = str(w.api.config["secret"])
+
+    def check(path: str, headers: dict[str, str], body: bytes) -> Answer:
+        if signed_by(secret, body, headers.get("x-handoff-signature", "")):
+            return 200, b"{}"
+        return 401, b'{"error": "bad signature"}'
+
+    hook.check = check
+    do_update_inbox(
+        session=session, inbox=w.api, changes={"config": {"webhook_url": hook.url + "/hook"}}
+    )
+    session.commit()
+
+
 async def test_api_channel_reply_is_posted_signed(session: Session, db: Database) -> None:
     w = build_world(session)
-    secret = str(w.api.config["secret"])
     with standin_server() as hook:
-        hook.check = lambda path, headers, body: (
-            (200, b"{}")
-            if signed_by(secret, body, headers.get("x-handoff-signature", ""))
-            else (401, b'{"error": "bad signature"}')
-        )
-        do_update_inbox(
-            session=session, inbox=w.api, changes={"config": {"webhook_url": hook.url + "/hook"}}
-        )
-        session.commit()
+        partner_hook(session, w, hook)
         c = customer_writes(session, w.api, "hello", who="partner-user-7").conversation
         reply = do_reply(session=session, conversation=c, agent=w.dana, content="Hi there")
         assert reply.id is not None and pending_ids(db) == [reply.id]
@@ -43,11 +51,47 @@ async def test_api_channel_reply_is_posted_signed(session: Session, db: Database
         assert len(hook.received) == 1
         sent = hook.received[0].json()
         assert sent["message"]["content"] == "Hi there"
+        assert sent["message"]["attachments"] == []
         assert sent["contact"]["identifier"] == "partner-user-7"
     with db.session() as fresh:
         stored = fresh.get(Message, reply.id)
         assert stored is not None and stored.delivery == "sent"
     assert pending_ids(db) == []
+
+
+async def test_an_agents_files_reach_the_partner_in_the_signed_body(
+    session: Session, db: Database
+) -> None:
+    w = build_world(session)
+    invoice = bytes(range(256)) * 4  # every byte value, as a PDF or an image has them
+    with standin_server() as hook:
+        partner_hook(session, w, hook)
+        c = customer_writes(session, w.api, "hello").conversation
+        reply = do_reply(
+            session=session,
+            conversation=c,
+            agent=w.dana,
+            content="",
+            files=[
+                {"filename": "faktura.pdf", "content_type": "application/pdf", "data": invoice},
+                {"filename": "notes.txt", "content_type": "text/plain", "data": b"ship Monday"},
+            ],
+        )
+        assert reply.id is not None
+        async with httpx.AsyncClient() as http:
+            await deliver(db, http, reply.id)
+        [received] = hook.received
+    attachments = received.json()["message"]["attachments"]
+    assert [(a["filename"], a["content_type"], a["size"]) for a in attachments] == [
+        ("faktura.pdf", "application/pdf", len(invoice)),
+        ("notes.txt", "text/plain", 11),
+    ]
+    assert base64.b64decode(attachments[0]["data_base64"]) == invoice
+    assert base64.b64decode(attachments[1]["data_base64"]) == b"ship Monday"
+    with db.session() as fresh:
+        stored = fresh.get(Message, reply.id)
+        # "sent": the partner's stand-in checked the signature over the body with the files.
+        assert stored is not None and stored.delivery == "sent"
 
 
 async def test_a_refused_send_is_marked_failed_with_the_reason(

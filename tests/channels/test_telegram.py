@@ -1,12 +1,16 @@
 """Telegram through a bot (docs/channels/telegram.md): Bot API updates as Telegram sends them,
-with the webhook's secret token, and replies through sendMessage to a local stand-in that
-checks what Telegram checks."""
+with the webhook's secret token, and replies through sendMessage and sendDocument to a local
+stand-in that checks what Telegram checks."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 
 import httpx
@@ -21,28 +25,65 @@ from channels.long_text import split_text, utf16_units
 from channels.telegram import TelegramChannel
 from inbox.accounts import do_create_inbox
 from inbox.clock import utcnow
+from inbox.conversations import do_reply
 from inbox.db import Database
 from inbox.models import Contact, Conversation, Inbox, Message, MessageKind, OutboxEntry
-from tests.channels.helpers import fixture_json, messages_of, reply, stored
+from tests.channels.helpers import conversations_of, fixture_json, messages_of, reply, stored
 from tests.factories import World, build_world
-from tests.standins import Answer, StandIn, standin_server
+from tests.standins import Answer, Received, StandIn, standin_server
 
 TOKEN = "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 SECRET = "kY3t-webhook-secret_2291"
 CHAT = 5012345678
 
 
+@dataclass
+class FormField:
+    """One field of a multipart/form-data body."""
+
+    value: bytes
+    filename: str | None
+    content_type: str
+
+
+def form_fields(headers: dict[str, str], body: bytes) -> dict[str, FormField] | None:
+    """The fields of a multipart/form-data body by name; None for any other body."""
+    content_type = headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        return None
+    head = f"content-type: {content_type}\r\n\r\n".encode()
+    form = BytesParser(EmailMessage, policy=HTTP).parsebytes(head + body)
+    assert isinstance(form, EmailMessage)
+    if not form.is_multipart():
+        return None
+    fields: dict[str, FormField] = {}
+    for part in form.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields[name] = FormField(payload, part.get_filename(), part.get_content_type())
+    return fields
+
+
+def utf16_length(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
 def bot_api(standin: StandIn) -> Any:
-    """sendMessage as Telegram checks it: the bot token in the path, a JSON body with chat_id
-    and 1-4096 characters of text; `{"ok": true, "result": {"message_id"}}` back."""
+    """The Bot API as Telegram checks it: the bot token in the path; sendMessage with a JSON
+    body of chat_id and 1-4096 characters of text; sendDocument as multipart/form-data with
+    chat_id, a `document` file part with its filename and a caption of at most 1024
+    characters. `{"ok": true, "result": {"message_id"}}` back."""
 
     def refused(status: int, description: str) -> Answer:
         answer = {"ok": False, "error_code": status, "description": description}
         return status, json.dumps(answer).encode()
 
-    def check(path: str, headers: dict[str, str], body: bytes) -> Answer:
-        if path != f"/bot{TOKEN}/sendMessage":
-            return refused(404, "Not Found")
+    def sent(result: dict[str, Any]) -> Answer:
+        result = {"message_id": 900 + len(standin.received), "chat": {"id": CHAT}, **result}
+        return 200, json.dumps({"ok": True, "result": result}).encode()
+
+    def send_message(headers: dict[str, str], body: bytes) -> Answer:
         if not headers.get("content-type", "").startswith("application/json"):
             return refused(400, "Bad Request: message text is empty")
         data = json.loads(body)
@@ -51,10 +92,31 @@ def bot_api(standin: StandIn) -> Any:
         text = data.get("text") or ""
         if not text:
             return refused(400, "Bad Request: message text is empty")
-        if len(text.encode("utf-16-le")) // 2 > 4096:
+        if utf16_length(text) > 4096:
             return refused(400, "Bad Request: message is too long")
-        result = {"message_id": 900 + len(standin.received), "chat": {"id": CHAT}, "text": text}
-        return 200, json.dumps({"ok": True, "result": result}).encode()
+        return sent({"text": text})
+
+    def send_document(headers: dict[str, str], body: bytes) -> Answer:
+        fields = form_fields(headers, body)
+        if fields is None or "chat_id" not in fields:
+            return refused(400, "Bad Request: chat_id is empty")
+        if fields["chat_id"].value != str(CHAT).encode():
+            return refused(400, "Bad Request: chat not found")
+        document = fields.get("document")
+        if document is None or not document.filename:
+            return refused(400, "Bad Request: there is no document in the request")
+        caption = fields["caption"].value.decode() if "caption" in fields else ""
+        if utf16_length(caption) > 1024:
+            return refused(400, "Bad Request: message caption is too long")
+        uploaded = {"file_name": document.filename, "mime_type": document.content_type}
+        return sent({"document": uploaded} | ({"caption": caption} if caption else {}))
+
+    def check(path: str, headers: dict[str, str], body: bytes) -> Answer:
+        if path == f"/bot{TOKEN}/sendMessage":
+            return send_message(headers, body)
+        if path == f"/bot{TOKEN}/sendDocument":
+            return send_document(headers, body)
+        return refused(404, "Not Found")
 
     return check
 
@@ -385,6 +447,115 @@ async def test_telegram_out_of_reach_is_tried_again_without_leaking_the_url(
     assert shown.delivery == "pending"
     assert shown.error is not None and "Telegram could not be reached (ConnectError)" in shown.error
     assert TOKEN not in shown.error
+
+
+# -- sending files -----------------------------------------------------------------------
+
+INVOICE = {
+    "filename": "Rücksendeschein 48213.pdf",
+    "content_type": "application/pdf",
+    "data": b"%PDF-1.4",
+}
+LABEL = {"filename": "retoure.png", "content_type": "image/png", "data": b"\x89PNG\r\n\x1a\n"}
+
+
+def reply_with_files(
+    session: Session, w: World, inbox: Inbox, content: str, files: list[dict[str, Any]]
+) -> int:
+    """Dana replies in the inbox's one conversation with `files`; the reply's id."""
+    [conversation] = conversations_of(session, inbox)
+    message = do_reply(
+        session=session, conversation=conversation, agent=w.dana, content=content, files=files
+    )
+    assert message.id is not None
+    return message.id
+
+
+def documents(received: list[Received]) -> list[FormField]:
+    """The `document` part of each sendDocument the stand-in received, in order."""
+    fields = [form_fields(r.headers, r.body) for r in received if r.path.endswith("/sendDocument")]
+    return [f["document"] for f in fields if f is not None]
+
+
+def captions(received: list[Received]) -> list[str | None]:
+    """The caption of each sendDocument the stand-in received (None without one), in order."""
+    fields = [form_fields(r.headers, r.body) for r in received if r.path.endswith("/sendDocument")]
+    return [f["caption"].value.decode() if f and "caption" in f else None for f in fields]
+
+
+def methods(received: list[Received]) -> list[str]:
+    return [r.path.rsplit("/", 1)[-1] for r in received]
+
+
+async def test_a_reply_with_files_sends_each_as_a_document_with_the_text_as_caption(
+    session: Session, db: Database, telegram: StandIn
+) -> None:
+    w, inbox = customer_chat(session, db, telegram)
+    text = "Rechnung und Etikett anbei."
+    message_id = reply_with_files(session, w, inbox, text, [INVOICE, LABEL])
+    async with httpx.AsyncClient() as http:
+        await deliver(db, http, message_id)
+    assert methods(telegram.received) == ["sendDocument", "sendDocument"]
+    sent = documents(telegram.received)
+    assert [d.filename for d in sent] == ["Rücksendeschein 48213.pdf", "retoure.png"]
+    assert [d.content_type for d in sent] == ["application/pdf", "image/png"]
+    assert [d.value for d in sent] == [INVOICE["data"], LABEL["data"]]
+    assert captions(telegram.received) == [text, None]
+    shown = stored(db, message_id)
+    assert shown.delivery == "sent" and shown.external_id == f"{CHAT}:901"
+
+
+async def test_a_reply_of_files_only_sends_only_documents(
+    session: Session, db: Database, telegram: StandIn
+) -> None:
+    w, inbox = customer_chat(session, db, telegram)
+    message_id = reply_with_files(session, w, inbox, "", [INVOICE, LABEL])
+    async with httpx.AsyncClient() as http:
+        await deliver(db, http, message_id)
+    assert methods(telegram.received) == ["sendDocument", "sendDocument"]
+    assert captions(telegram.received) == [None, None]
+    assert stored(db, message_id).delivery == "sent"
+
+
+async def test_a_text_too_long_for_a_caption_goes_first_as_a_message(
+    session: Session, db: Database, telegram: StandIn
+) -> None:
+    w, inbox = customer_chat(session, db, telegram)
+    # 513 characters but 1026 UTF-16 units: over the caption's 1024 as Telegram counts.
+    text = "🙂" * 513
+    message_id = reply_with_files(session, w, inbox, text, [INVOICE])
+    async with httpx.AsyncClient() as http:
+        await deliver(db, http, message_id)
+    assert methods(telegram.received) == ["sendMessage", "sendDocument"]
+    assert telegram.received[0].json()["text"] == text
+    assert captions(telegram.received) == [None]
+    assert stored(db, message_id).delivery == "sent"
+
+
+async def test_a_retry_after_a_failed_document_sends_only_what_is_missing(
+    session: Session, db: Database, telegram: StandIn
+) -> None:
+    w, inbox = customer_chat(session, db, telegram)
+    text = "Bitte lesen Sie die Hinweise zur Rücksendung. " * 30  # too long for a caption
+    message_id = reply_with_files(session, w, inbox, text, [INVOICE, LABEL])
+    accept = bot_api(telegram)
+    down = b'{"ok": false, "error_code": 500, "description": "Internal Server Error"}'
+    telegram.check = lambda path, headers, body: (
+        (500, down) if len(telegram.received) == 3 else accept(path, headers, body)
+    )
+    async with httpx.AsyncClient() as http:
+        await deliver(db, http, message_id)
+        assert stored(db, message_id).delivery == "pending"
+        await deliver(db, http, message_id)
+    # The text and the invoice went out, the label was refused, then only the label again.
+    assert methods(telegram.received) == ["sendMessage"] + ["sendDocument"] * 3
+    assert [d.filename for d in documents(telegram.received)] == [
+        "Rücksendeschein 48213.pdf",
+        "retoure.png",
+        "retoure.png",
+    ]
+    shown = stored(db, message_id)
+    assert shown.delivery == "sent" and shown.external_id == f"{CHAT}:901"
 
 
 def test_split_text_prefers_paragraphs_then_lines_then_spaces() -> None:
