@@ -8,12 +8,15 @@ their first name when only one agent has it, their email's local part, or a team
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from .access import audience_of, can_see_conversation, scope_for
+from .attachments import check_files, store_attachments
 from .audit import record
 from .clock import utcnow
 from .conversations import _activity, _touch, check_content, notify
@@ -68,11 +71,14 @@ def do_add_note(
     conversation: Conversation,
     agent: Agent,
     content: str,
+    files: Sequence[dict[str, Any]] = (),
     now: datetime | None = None,
 ) -> Message:
-    """An internal note: agents only. Its mentions notify each named agent once."""
+    """An internal note: agents only. Its mentions notify each named agent once. `files` as
+    for a reply (conversations.do_reply); they never reach the customer."""
     now = now or utcnow()
-    content = check_content(content)
+    check_files(files)
+    content = check_content(content, allow_empty=bool(files))
     assert conversation.id is not None and agent.id is not None
     note = Message(
         conversation_id=conversation.id,
@@ -86,6 +92,8 @@ def do_add_note(
     session.add(note)
     session.flush()
     assert note.id is not None
+    if files:
+        note.attachments = store_attachments(session, note, list(files))
     mentioned = parse_mentions(session, content)
     # agent id -> the team they were mentioned through (None: by name)
     targets: dict[int, int | None] = dict.fromkeys(mentioned.agent_ids)

@@ -94,12 +94,14 @@ async def post_message(request: Request) -> JSONResponse:
             limit=uploads.MAX_JSON_WITH_FILES,
         )
         files = uploads.files_in_json(fields)
+        content = fields.text("content", max_length=conv.MAX_CONTENT) or ""
         if fields.boolean("private"):
-            if files:
-                raise InvalidInput("notes cannot carry files", {"field": "attachments"})
-            content = fields.required_text("content", max_length=conv.MAX_CONTENT)
             message = do_add_note(
-                session=ctx.session, conversation=conversation, agent=ctx.agent, content=content
+                session=ctx.session,
+                conversation=conversation,
+                agent=ctx.agent,
+                content=content,
+                files=files,
             )
         else:
             uploads.check_channel_takes(ctx.session, conversation, files)
@@ -107,7 +109,7 @@ async def post_message(request: Request) -> JSONResponse:
                 session=ctx.session,
                 conversation=conversation,
                 agent=ctx.agent,
-                content=fields.text("content", max_length=conv.MAX_CONTENT) or "",
+                content=content,
                 expected_version=fields.integer("version"),
                 files=files,
             )

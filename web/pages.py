@@ -214,7 +214,7 @@ async def reply(request: Request) -> Response:
 
 
 async def note(request: Request) -> Response:
-    form = await request.form()
+    form = await uploads.reply_form(request)
     with signed_in(request) as ctx:
         conversation = get_visible_conversation(
             ctx.session, ctx.scope, int(request.path_params["id"])
@@ -224,6 +224,7 @@ async def note(request: Request) -> Response:
             conversation=conversation,
             agent=ctx.agent,
             content=str(form.get("content", "")),
+            files=await uploads.files_of(form),
         )
         return _posted(request, ctx, conversation, message)
 

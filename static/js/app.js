@@ -222,10 +222,13 @@
   // Files make the text optional, so the box checks that something is there at all.
   document.addEventListener("htmx:confirm", function (e) {
     var form = e.detail.elt;
-    if (!form || form.id !== "reply-form" || !form.querySelector("input[data-attach]")) return;
+    if (!form || !form.classList || !form.classList.contains("composer-form")) return;
+    var picker = form.querySelector("input[data-attach]");
     var text = form.querySelector("textarea").value.trim();
-    var files = form.querySelector("input[data-attach]").files.length;
-    if (!text && !files) { e.preventDefault(); toast(s("sEmptyReply", "Write a reply or attach a file"), "error"); }
+    if (!text && !(picker && picker.files.length)) {
+      e.preventDefault();
+      toast(s(form.id === "note-form" ? "sEmptyNote" : "sEmptyReply", "Write something or attach a file"), "error");
+    }
   });
 
   document.addEventListener("htmx:responseError", function (e) {

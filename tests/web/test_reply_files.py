@@ -9,8 +9,7 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from inbox.models import Attachment, Conversation, Message
-from tests.channels.helpers import add_inbox
-from tests.channels.test_whatsapp import config as whatsapp_config
+from tests.channels.test_twilio import make_inbox as sms_inbox
 from tests.conftest import csrf_headers, login
 from tests.factories import World, build_world, customer_writes
 from tests.web.test_api import API, bearer, error_of
@@ -18,9 +17,14 @@ from tests.web.test_api import API, bearer, error_of
 INVOICE = ("invoice 4471.pdf", b"%PDF-1.4 invoice", "application/pdf")
 
 
-def on_whatsapp(session: Session, w: World) -> Conversation:
-    inbox = add_inbox(session, "WhatsApp", "whatsapp", whatsapp_config())
+def by_sms(session: Session, w: World) -> Conversation:
+    """SMS carries no files of agents' (MMS would need a public link to each)."""
+    inbox = sms_inbox(session, w)
     return customer_writes(session, inbox, team=w.support, who="+48600100200").conversation
+
+
+def reply_box(page: str) -> str:
+    return page.split('id="reply-form"', 1)[1].split("</form>", 1)[0]
 
 
 def stored_files(session: Session) -> list[Attachment]:
@@ -34,8 +38,8 @@ def test_the_reply_box_sends_files_and_the_thread_links_them(
     w = build_world(session)
     c = customer_writes(session, w.webchat, "Can I get the invoice?", team=w.support).conversation
     login(app_client, "dana@example.com")
-    page = app_client.get(f"/conversations/{c.id}").text
-    assert 'name="files"' in page and 'hx-encoding="multipart/form-data"' in page
+    box = reply_box(app_client.get(f"/conversations/{c.id}").text)
+    assert 'name="files"' in box and 'hx-encoding="multipart/form-data"' in box
 
     response = app_client.post(
         f"/conversations/{c.id}/reply",
@@ -77,9 +81,9 @@ def test_a_channel_without_files_refuses_them_and_hides_the_control(
     app_client: TestClient, session: Session
 ) -> None:
     w = build_world(session)
-    c = on_whatsapp(session, w)
+    c = by_sms(session, w)
     login(app_client, "dana@example.com")
-    assert 'name="files"' not in app_client.get(f"/conversations/{c.id}").text
+    assert 'name="files"' not in reply_box(app_client.get(f"/conversations/{c.id}").text)
 
     response = app_client.post(
         f"/conversations/{c.id}/reply",
@@ -89,7 +93,7 @@ def test_a_channel_without_files_refuses_them_and_hides_the_control(
     )
 
     assert response.status_code == 422
-    assert "Replies through whatsapp cannot carry files" in response.text
+    assert "Replies through twilio cannot carry files" in response.text
     assert stored_files(session) == []
     assert session.exec(select(Message).where(Message.kind == "outgoing")).all() == []
 
@@ -149,15 +153,14 @@ def test_the_api_refuses_bad_files_with_the_field_named(
 ) -> None:
     w = build_world(session)
     c = customer_writes(session, w.webchat, team=w.support).conversation
-    whatsapp = on_whatsapp(session, w)
+    sms = by_sms(session, w)
     headers = bearer(session, w.dana)
     good = {"filename": "a.txt", "data_base64": base64.b64encode(b"a").decode()}
     cases = [
         (c, {"content": "x", "attachments": [{"filename": "a.txt", "data_base64": "%%%"}]}),
         (c, {"content": "x", "attachments": [{"data_base64": good["data_base64"]}]}),
         (c, {"content": "x", "attachments": "a.txt"}),
-        (c, {"content": "x", "private": True, "attachments": [good]}),
-        (whatsapp, {"content": "x", "attachments": [good]}),
+        (sms, {"content": "x", "attachments": [good]}),
     ]
     fields = []
     for conversation, body in cases:
@@ -169,7 +172,36 @@ def test_the_api_refuses_bad_files_with_the_field_named(
         "attachments[0].data_base64",
         "attachments[0].filename",
         "attachments",
-        "attachments",
         "files",
     ]
     assert stored_files(session) == []
+
+
+def test_a_note_carries_files_for_teammates_only(app_client: TestClient, session: Session) -> None:
+    w = build_world(session)
+    c = by_sms(session, w)  # a channel without files: a note's stay inside Handoff anyway
+    login(app_client, "dana@example.com")
+    page = app_client.get(f"/conversations/{c.id}").text
+    assert page.count('name="files"') == 1, "the note box only"
+
+    response = app_client.post(
+        f"/conversations/{c.id}/note",
+        data={"content": ""},
+        files=[("files", ("screenshot.png", b"\x89PNG fake", "image/png"))],
+        headers=csrf_headers(app_client),
+    )
+
+    assert response.status_code == 200, response.text
+    [stored] = stored_files(session)
+    note = session.get(Message, stored.message_id)
+    assert note is not None and note.kind == "note"
+    assert f'href="/attachments/{stored.id}"' in response.text
+    # Through the API as well, text optional.
+    encoded = base64.b64encode(b"log line").decode()
+    created = app_client.post(
+        f"{API}/conversations/{c.id}/messages",
+        json={"private": True, "attachments": [{"filename": "app.log", "data_base64": encoded}]},
+        headers=bearer(session, w.dana),
+    )
+    assert created.status_code == 201 and created.json()["private"] is True
+    assert [a["filename"] for a in created.json()["attachments"]] == ["app.log"]
