@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from inbox import ladder
+from inbox import ladder, ladder_writes
 from inbox.db import Database
 from inbox.events import Event
 from inbox.models import Alert, AuditEntry, Conversation, Notification, SlaStageRun
@@ -141,13 +141,13 @@ def test_a_crash_mid_group_loses_nothing_and_doubles_nothing(
 ) -> None:
     w = build_world(session)
     many_write(session, w)
-    real = ladder._Writes.write
+    real = ladder_writes.Writes.write
 
     def crashes(self: Any, session: Session) -> None:
         real(self, session)
         raise Crash
 
-    monkeypatch.setattr(ladder._Writes, "write", crashes)
+    monkeypatch.setattr(ladder_writes.Writes, "write", crashes)
     with pytest.raises(Crash):
         ladder.run_due(session, BREACH)
     session.rollback()
@@ -188,7 +188,7 @@ def test_an_earlier_timer_set_meanwhile_is_kept(session: Session) -> None:
         session.execute(
             update(Conversation).where(Conversation.id == c.id).values(next_timer_at=meanwhile)  # type: ignore[arg-type]
         )
-        ladder._store_next_timers(session, policy, [(c, fired)], WARNING)
+        ladder_writes.store_next_timers(session, policy, [(c, fired)], WARNING)
         session.commit()
         assert reload(session, c).next_timer_at == kept
 
