@@ -235,11 +235,19 @@ def _token_digest(token: str) -> str:
 
 
 def do_create_token(
-    *, session: Session, agent: Agent, label: str = "", actor: Agent | None = None
+    *,
+    session: Session,
+    agent: Agent,
+    label: str = "",
+    actor: Agent | None = None,
+    expires_at: datetime | None = None,
 ) -> str:
     """A new API token; only its SHA-256 is stored, so this is the one time it is seen.
-    `actor` is the admin who made it from Settings; the command line leaves it to the agent."""
+    `actor` is the admin who made it from Settings; the command line leaves it to the agent.
+    `expires_at`: the moment it stops working (None: until revoked)."""
     assert agent.id is not None
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidInput("a token's expiry must be in the future", {"field": "expires_at"})
     if agent.deactivated_at is not None:
         # Deactivation deleted their tokens; a new one would be refused anyway, so say why.
         raise InvalidInput(
@@ -251,15 +259,15 @@ def do_create_token(
             f"a token label has at most {TOKEN_LABEL_MAX} characters", {"field": "label"}
         )
     token = "hnd_" + secrets.token_urlsafe(32)
-    row = ApiToken(agent_id=agent.id, token_hash=_token_digest(token), label=label)
+    row = ApiToken(
+        agent_id=agent.id, token_hash=_token_digest(token), label=label, expires_at=expires_at
+    )
     session.add(row)
     session.flush()
-    record(
-        session,
-        "token.created",
-        actor=actor or agent,
-        details={"agent_id": agent.id, "token_id": row.id, "label": label},
-    )
+    details: dict[str, Any] = {"agent_id": agent.id, "token_id": row.id, "label": label}
+    if expires_at is not None:
+        details["expires_at"] = expires_at.isoformat()
+    record(session, "token.created", actor=actor or agent, details=details)
     return token
 
 
@@ -380,12 +388,22 @@ def _other_active_admins(session: Session, agent: Agent) -> bool:
 
 
 def agent_for_token(session: Session, token: str) -> Agent:
+    return token_holder(session, token)[0]
+
+
+def token_holder(session: Session, token: str) -> tuple[Agent, datetime | None]:
+    """The token's agent and when the token expires; Unauthorized for an unknown, expired or
+    deactivated agent's token."""
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == _token_digest(token))).first()
     agent = session.get(Agent, row.agent_id) if row else None
     # Deactivation deletes the tokens too; this also covers a row another process left.
-    if agent is None or agent.deactivated_at is not None:
+    if row is None or agent is None or agent.deactivated_at is not None:
         raise Unauthorized("Invalid API token")
-    return agent
+    if row.expires_at is not None and row.expires_at <= utcnow():
+        raise Unauthorized(
+            "API token expired", "ask an admin for a new one (Settings → Agents → API tokens)"
+        )
+    return agent, row.expires_at
 
 
 def get_or_404(session: Session, model: type[T], id_: int, what: str) -> T:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -14,6 +15,7 @@ from sqlmodel import Session, select
 
 from .accounts import do_create_agent, do_create_token, do_end_sessions, do_revoke_tokens
 from .bus import MemoryBus
+from .clock import utcnow
 from .db import Database, make_engine
 from .errors import HandoffError, InvalidInput
 from .migrate import upgrade
@@ -75,10 +77,18 @@ def _agent_by_email(session: Session, email: str) -> Agent:
     return agent
 
 
+def _positive_int(raw: str) -> int:
+    if not raw.isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError("a whole number of days, at least 1")
+    return int(raw)
+
+
 def cmd_create_token(settings: Settings, args: argparse.Namespace) -> None:
     with database(settings).session() as session:
         agent = _agent_by_email(session, args.email)
-        token = do_create_token(session=session, agent=agent, label="cli")
+        days = args.expires_days
+        expires_at = utcnow() + timedelta(days=days) if days else None
+        token = do_create_token(session=session, agent=agent, label="cli", expires_at=expires_at)
         session.commit()
     print(token)
 
@@ -183,6 +193,11 @@ def parser() -> argparse.ArgumentParser:
     user.set_defaults(run=cmd_create_user)
     token = sub.add_parser("create-token", help="print a new API token for an agent")
     token.add_argument("--email", required=True)
+    token.add_argument(
+        "--expires-days",
+        type=_positive_int,
+        help="the token stops working after this many days (default: until revoked)",
+    )
     token.set_defaults(run=cmd_create_token)
     revoke = sub.add_parser("revoke-tokens", help="delete every API token of an agent")
     revoke.add_argument("--email", required=True)

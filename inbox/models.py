@@ -81,6 +81,8 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(unique=True, max_length=64)
     label: str = Field(default="", max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
+    # None: until revoked. Past it, the token is refused (accounts.token_holder).
+    expires_at: datetime | None = None
 
 
 class Team(SQLModel, table=True):

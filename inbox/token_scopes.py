@@ -20,6 +20,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event
@@ -28,7 +29,8 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session
 
 from .access import Scope, scope_for
-from .accounts import agent_for_token
+from .accounts import token_holder
+from .clock import utcnow
 from .errors import Unauthorized
 from .models import Agent, ApiToken, InboxMember, Membership, Team
 
@@ -73,9 +75,9 @@ class TokenScopes:
                 with self._lock:
                     self._stale[key] = token
             return (session.merge(agent, load=False) if attach else agent), scope
-        agent = agent_for_token(session, token)
+        agent, expires_at = token_holder(session, token)
         scope = scope_for(session, agent)
-        self._store(key, now, generation, agent, scope)
+        self._store(key, now, generation, agent, scope, expires_at)
         return agent, scope
 
     def stale(self) -> list[str]:
@@ -93,7 +95,7 @@ class TokenScopes:
         now = self.clock()
         generation = access_generation()  # before reading: a change meanwhile voids the entry
         try:
-            agent = agent_for_token(session, token)
+            agent, expires_at = token_holder(session, token)
             scope = scope_for(session, agent)
         except Unauthorized:
             with self._lock:
@@ -102,13 +104,25 @@ class TokenScopes:
         finally:
             with self._lock:
                 self._refreshing.discard(key)
-        self._store(key, now, generation, agent, scope)
+        self._store(key, now, generation, agent, scope, expires_at)
 
-    def _store(self, key: str, now: float, generation: int, agent: Agent, scope: Scope) -> None:
+    def _store(
+        self,
+        key: str,
+        now: float,
+        generation: int,
+        agent: Agent,
+        scope: Scope,
+        token_expires_at: datetime | None,
+    ) -> None:
+        lifetime = self.ttl
+        if token_expires_at is not None:
+            # Never remembered past the token's own expiry.
+            lifetime = min(lifetime, (token_expires_at - utcnow()).total_seconds())
         with self._lock:
             self._refreshing.discard(key)
             # A copy outside any session: requests merge it into their own.
-            self._entries[key] = (now + self.ttl, generation, _detached_copy(agent), scope)
+            self._entries[key] = (now + lifetime, generation, _detached_copy(agent), scope)
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)

@@ -17,8 +17,9 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from inbox.cli import main
+from inbox.clock import utcnow
 from inbox.db import make_engine
-from inbox.models import Agent, Conversation, Team
+from inbox.models import Agent, ApiToken, Conversation, Team
 from tests.conftest import login
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,6 +140,9 @@ def test_mistakes_exit_with_2_and_a_message(
     assert "exists" in capsys.readouterr().err
     assert main(["create-token", "--email", "nobody@example.com"]) == 2
     assert "no agent" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main(["create-token", "--email", "a@example.com", "--expires-days", "0"])
+    assert exited.value.code == 2 and "at least 1" in capsys.readouterr().err
     assert counts(env_database)[1] == 1
 
 
@@ -156,3 +160,14 @@ def test_the_console_script_shows_no_traceback_for_a_bad_role(env_database: str)
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "--role" in result.stderr
+
+
+def test_a_token_can_be_made_to_expire(env_database: str) -> None:
+    user = ["create-user", "--email", "a@example.com", "--name", "A", "--password", "pw-long-1"]
+    assert main(user) == 0
+    assert main(["create-token", "--email", "a@example.com", "--expires-days", "90"]) == 0
+    with Session(make_engine(env_database)) as session:
+        [row] = session.exec(select(ApiToken)).all()
+        assert row.expires_at is not None
+        days = (row.expires_at - utcnow()).total_seconds() / 86400
+        assert 89.9 < days <= 90

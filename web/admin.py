@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +38,7 @@ from inbox.accounts import (
     token_of,
     tokens_of,
 )
+from inbox.clock import utcnow
 from inbox.errors import Conflict, Forbidden, HandoffError, InvalidInput
 from inbox.inbox_members import check_agent_ids, member_ids_of, members_by_inbox, set_inbox_members
 from inbox.models import Agent, Inbox, Membership, Role, Team
@@ -326,6 +328,7 @@ def agents_context(session: Session) -> dict[str, Any]:
         "values": defaults,
         # Called by the panel only when it shows an agent, so the list page queries nothing.
         "tokens_of": lambda agent: tokens_of(session, agent),
+        "now": utcnow(),  # which tokens have expired
     }
 
 
@@ -505,7 +508,11 @@ async def create_token(request: Request) -> Response:
         form = await request.form()
         try:
             token = do_create_token(
-                session=ctx.session, agent=agent, label=text(form, "label"), actor=ctx.agent
+                session=ctx.session,
+                agent=agent,
+                label=text(form, "label"),
+                actor=ctx.agent,
+                expires_at=_token_expiry(text(form, "expires_in_days")),
             )
             ctx.session.commit()
         except HandoffError as exc:
@@ -515,6 +522,18 @@ async def create_token(request: Request) -> Response:
         # The only copy of the raw token: no cache or back button may keep it.
         response.headers["Cache-Control"] = "no-store"
         return response
+
+
+# The choices the token form offers, in days; empty is "never".
+TOKEN_LIFETIMES = frozenset({30, 90, 365})
+
+
+def _token_expiry(days: str) -> datetime | None:
+    if not days:
+        return None
+    if not days.isdigit() or int(days) not in TOKEN_LIFETIMES:
+        raise InvalidInput(gettext("Pick when the token expires"), {"field": "expires_in_days"})
+    return utcnow() + timedelta(days=int(days))
 
 
 async def revoke_token(request: Request) -> Response:

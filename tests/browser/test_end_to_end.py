@@ -9,7 +9,15 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Frame, Page, ViewportSize, expect
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    FilePayload,
+    Frame,
+    Page,
+    ViewportSize,
+    expect,
+)
 from sqlmodel import Session
 
 from tests.factories import PASSWORD, build_world
@@ -131,7 +139,7 @@ def test_an_agent_attaches_a_file_and_the_customer_downloads_it(
     invoice = b"%PDF-1.4 invoice"
     agent.set_input_files(
         "#reply-form input[name=files]",
-        files=[{"name": "invoice.pdf", "mimeType": "application/pdf", "buffer": invoice}],
+        files=FilePayload(name="invoice.pdf", mimeType="application/pdf", buffer=invoice),
     )
     expect(agent.locator("#reply-form .chosen-files")).to_contain_text("invoice.pdf")
     agent.fill("#reply-form textarea", "Here is your invoice")

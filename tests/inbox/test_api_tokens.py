@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import time_machine
 from sqlmodel import Session, col, select
 
 from inbox.accounts import (
@@ -19,7 +20,9 @@ from inbox.accounts import (
 from inbox.clock import utcnow
 from inbox.errors import InvalidInput, NotFound, Unauthorized
 from inbox.models import ApiToken, AuditEntry
+from inbox.token_scopes import TokenScopes
 from tests.factories import World, build_world
+from tests.inbox.test_token_scopes import Clock
 
 
 @pytest.fixture
@@ -103,3 +106,36 @@ def test_another_agents_token_is_not_found_through_this_agent(session: Session, 
     assert token_of(session, w.bob, bobs.id) is bobs
     with pytest.raises(NotFound):
         token_of(session, w.dana, bobs.id)
+
+
+def test_a_token_works_until_it_expires_and_then_says_so(session: Session, w: World) -> None:
+    soon = do_create_token(
+        session=session, agent=w.dana, label="trial", expires_at=utcnow() + timedelta(days=30)
+    )
+    session.commit()
+    assert agent_for_token(session, soon).id == w.dana.id
+    later = utcnow() + timedelta(days=30, seconds=1)
+    with time_machine.travel(later), pytest.raises(Unauthorized) as refused:
+        agent_for_token(session, soon)
+    assert refused.value.message == "API token expired"
+    entry = session.exec(select(AuditEntry).where(AuditEntry.action == "token.created")).one()
+    assert entry.details["expires_at"] == token_row(session, "trial").expires_at.isoformat()  # type: ignore[union-attr]
+
+
+def test_an_expiry_in_the_past_is_refused(session: Session, w: World) -> None:
+    with pytest.raises(InvalidInput):
+        do_create_token(session=session, agent=w.dana, expires_at=utcnow() - timedelta(seconds=1))
+
+
+def test_a_remembered_token_is_not_remembered_past_its_expiry(session: Session, w: World) -> None:
+    clock = Clock()
+    scopes = TokenScopes(ttl=60, clock=clock)
+    token = do_create_token(
+        session=session, agent=w.dana, expires_at=utcnow() + timedelta(seconds=10)
+    )
+    session.commit()
+    scopes.resolve(session, token)
+    # Well within the cache's minute, but past the token's own ten seconds.
+    clock.now += 11
+    with time_machine.travel(utcnow() + timedelta(seconds=11)), pytest.raises(Unauthorized):
+        scopes.resolve(session, token)

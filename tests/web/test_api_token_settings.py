@@ -143,3 +143,32 @@ def test_non_admins_cannot_create_or_revoke_tokens(
     assert created.status_code == revoked.status_code == 403
     assert RAW_TOKEN.search(created.text) is None
     assert [t.label for t in rows_of(session, world.bob.id)] == ["bob's"]
+
+
+def test_a_token_made_to_expire_lists_its_date_and_the_default_form_offers_90_days(
+    admin: TestClient, world: World, session: Session
+) -> None:
+    page = admin.get(f"/settings/agents/{world.dana.id}").text
+    assert '<option value="90" selected>' in page
+    created = admin.post(
+        f"/settings/agents/{world.dana.id}/tokens",
+        data={"label": "Trial", "expires_in_days": "30"},
+        headers=csrf_headers(admin),
+    )
+    assert created.status_code == 200, created.text
+    [row] = rows_of(session, world.dana.id)
+    assert row.expires_at is not None
+    assert row.expires_at.strftime("%Y-%m-%d %H:%M") in created.text
+    kept = admin.post(
+        f"/settings/agents/{world.dana.id}/tokens",
+        data={"label": "Forever", "expires_in_days": ""},
+        headers=csrf_headers(admin),
+    )
+    assert kept.status_code == 200 and "never" in kept.text
+    odd = admin.post(
+        f"/settings/agents/{world.dana.id}/tokens",
+        data={"label": "Odd", "expires_in_days": "7"},
+        headers=csrf_headers(admin),
+    )
+    assert "Pick when the token expires" in odd.text
+    assert sorted(r.label for r in rows_of(session, world.dana.id)) == ["Forever", "Trial"]
