@@ -1,6 +1,7 @@
 """What WhatsApp and Messenger share as Meta Graph API channels (docs/channels/whatsapp.md,
 docs/channels/messenger.md): the `hub.challenge` handshake, the `X-Hub-Signature-256` check,
-Graph's error answers read into SendFailed, and long texts cut into sendable parts.
+Graph's error answers read into SendFailed, and a reply sent as steps (its text's parts, its
+files) that a retry resumes.
 """
 
 from __future__ import annotations
@@ -17,14 +18,18 @@ from inbox.models import Inbox
 from .base import (
     BadSignature,
     Malformed,
+    OutboundMessage,
     Reply,
     SendFailed,
     WebhookRequest,
     WrongVerifyToken,
     failure_from_response,
 )
+from .long_text import PartsSent
 
 DEFAULT_API_BASE = "https://graph.facebook.com/v21.0"
+# One request to Graph each, named for PartsSent ("text 1", "file 2"...), in order.
+Steps = dict[str, Callable[[], Awaitable[str]]]
 # Graph error codes that mean "slow down": application, user, page and WhatsApp throughput
 # limits. Anything else a 4xx says will fail the same way again.
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, 80007, 130429, 131048, 131056})
@@ -128,9 +133,14 @@ async def post_graph(
     timeout: float,
     params: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    files: dict[str, tuple[str, bytes, str]] | None = None,
 ) -> dict[str, Any]:
-    """POST JSON to a Graph endpoint; the answer's object, or SendFailed with Graph's words."""
-    response = await http.post(url, json=payload, params=params, headers=headers, timeout=timeout)
+    """POST to a Graph endpoint; the answer's object, or SendFailed with Graph's words.
+
+    The payload goes as JSON, or with `files` as the other fields of a multipart form.
+    """
+    body: dict[str, Any] = {"data": payload, "files": files} if files else {"json": payload}
+    response = await http.post(url, params=params, headers=headers, timeout=timeout, **body)
     if response.status_code >= 300 or graph_error(response) is not None:
         raise graph_failure(response, what)
     try:
@@ -145,22 +155,26 @@ async def post_graph(
     return data
 
 
-async def send_in_parts(parts: list[str], send_one: Callable[[str], Awaitable[str]]) -> str:
-    """Send each part in order and return the last one's id (receipts for it imply the rest).
+async def send_steps(parts_sent: PartsSent, outbound: OutboundMessage, steps: Steps) -> str:
+    """Run each step not yet done, in order; the last one's id (receipts for it imply the
+    rest). A retry after a transient failure starts at the step that failed.
 
-    A failure after the first part keeps its kind and says how many parts already went out:
-    a retry starts over, so the customer may see those again.
+    A failure after the first step keeps its kind and says how many parts went out before
+    it, so an agent who sends the reply again knows the customer has those already.
     """
-    sent = ""
-    for number, part in enumerate(parts, start=1):
+    names = list(steps)
+
+    async def run(name: str) -> str:
         try:
-            sent = await send_one(part)
+            return await steps[name]()
         except SendFailed as exc:
-            if number == 1:
+            before = names.index(name)
+            if before == 0:
                 raise
-            reason = f"{exc} (after {number - 1} of {len(parts)} parts went out)"
+            reason = f"{exc} (after {before} of {len(names)} parts went out)"
             raise SendFailed(reason, permanent=exc.permanent, retry_after=exc.retry_after) from exc
-    return sent
+
+    return (await parts_sent.send(outbound, names, run))[-1]
 
 
 def readable_location(

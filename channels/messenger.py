@@ -3,12 +3,16 @@
 Inbound: Meta POSTs `page` or `instagram` deliveries signed with `X-Hub-Signature-256`; each
 entry's `messaging` list holds messages, postbacks (button taps), edits and receipts. Our own
 messages come back as echoes and are ignored. Outbound: `POST {api_base}/me/messages` with the
-page access token, one request per 2,000 characters.
+page access token, one request per 2,000 characters, then one per file of the agent's (the
+file uploaded with the message as `filedata`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpx
@@ -27,6 +31,7 @@ from .base import (
 )
 from .graph import (
     GraphWebhook,
+    Steps,
     api_base,
     as_dict,
     as_id,
@@ -34,15 +39,19 @@ from .graph import (
     config_str,
     post_graph,
     readable_location,
-    send_in_parts,
+    send_steps,
 )
-from .long_text import split_text
+from .long_text import PartsSent, split_text
 
 log = logging.getLogger("handoff.messenger")
 
 OBJECTS = ("page", "instagram")
 # Messenger refuses a text longer than this (Instagram allows 1,000 bytes; see the docs).
 MAX_TEXT = 2000
+# The Send API takes uploaded attachments of up to 25 MB.
+MAX_FILE = 25 * 1024 * 1024
+# Shown inline; any other type goes as a file to download.
+IMAGES = {"image/jpeg", "image/png", "image/gif"}
 
 
 def _text(value: object) -> str:
@@ -117,7 +126,10 @@ def _postback(event: dict[str, Any], sender: str, inbox_id: int) -> InboundMessa
 
 class MessengerChannel(GraphWebhook):
     name = "messenger"
-    sends_files = False
+    sends_files = True  # uploaded with each message as `filedata`
+
+    def __init__(self) -> None:
+        self.parts_sent = PartsSent()
 
     def parse(self, request: WebhookRequest, inbox: Inbox) -> Parsed:
         assert inbox.id is not None
@@ -184,27 +196,91 @@ class MessengerChannel(GraphWebhook):
         recipient = outbound.identifier
         if not recipient:
             raise SendFailed("the contact has no Messenger id (PSID)", permanent=True)
-        content = outbound.message.content.strip()
-        if not content:
-            raise SendFailed("Messenger replies must have text; files are not sent", permanent=True)
-        url = f"{api_base(inbox)}/me/messages"
-        params = {"access_token": config_str(inbox, "page_access_token")}
+        # Checked before anything goes out: a refused file must not leave half a reply.
+        for file in outbound.files:
+            _check_size(file)
+        chat = PageChat(
+            http,
+            f"{api_base(inbox)}/me/messages",
+            {"access_token": config_str(inbox, "page_access_token")},
+            recipient,
+            self.timeout,
+        )
+        steps = _steps(chat, outbound.message.content, outbound.files)
+        if not steps:
+            raise SendFailed("the reply is empty", permanent=True)
+        return await send_steps(self.parts_sent, outbound, steps)
 
-        async def send_one(part: str) -> str:
-            payload = {
-                "recipient": {"id": recipient},
-                "messaging_type": "RESPONSE",
-                "message": {"text": part},
-            }
-            answer = await post_graph(
-                http, url, payload, what="Messenger", timeout=self.timeout, params=params
+
+def _check_size(file: dict[str, Any]) -> None:
+    size = len(file["data"])
+    if size > MAX_FILE:
+        raise SendFailed(
+            f"Messenger takes files of at most 25 MB; {file['filename']} is "
+            f"{size / (1024 * 1024):.1f} MB",
+            permanent=True,
+        )
+
+
+def _steps(chat: PageChat, text: str, files: list[dict[str, Any]]) -> Steps:
+    """The requests a reply takes, in order, each named for PartsSent: the text's parts
+    (Messenger has no captions), then a message per file."""
+    steps: Steps = {}
+    for number, part in enumerate(split_text(text, MAX_TEXT), 1):
+        steps[f"text {number}"] = partial(chat.send_text, part)
+    for number, file in enumerate(files, 1):
+        steps[f"file {number}"] = partial(chat.send_file, file)
+    return steps
+
+
+@dataclass
+class PageChat:
+    """The page's (or Instagram account's) chat with one customer; each send answers the
+    message's `mid`."""
+
+    http: httpx.AsyncClient
+    url: str
+    # The page access token: a query parameter, so it never goes into an error.
+    params: dict[str, str]
+    recipient: str
+    timeout: float
+
+    async def send_text(self, part: str) -> str:
+        payload = {
+            "recipient": {"id": self.recipient},
+            "messaging_type": "RESPONSE",
+            "message": {"text": part},
+        }
+        return await self._send(payload)
+
+    async def send_file(self, file: dict[str, Any]) -> str:
+        mime = str(file["content_type"]).split(";")[0].strip().lower()
+        kind = "image" if mime in IMAGES else "file"
+        # Not reusable: each reply's file is the customer's alone, and Meta keeps it in the
+        # thread anyway.
+        message = {"attachment": {"type": kind, "payload": {"is_reusable": False}}}
+        form = {
+            "recipient": json.dumps({"id": self.recipient}),
+            "messaging_type": "RESPONSE",
+            "message": json.dumps(message),
+        }
+        return await self._send(form, {"filedata": (file["filename"], file["data"], mime)})
+
+    async def _send(
+        self, payload: dict[str, Any], files: dict[str, tuple[str, bytes, str]] | None = None
+    ) -> str:
+        answer = await post_graph(
+            self.http,
+            self.url,
+            payload,
+            what="Messenger",
+            timeout=self.timeout,
+            params=self.params,
+            files=files,
+        )
+        mid = answer.get("message_id")
+        if not isinstance(mid, str) or not mid:
+            raise SendFailed(
+                f"Messenger answered without a message_id: {str(answer)[:200]}", permanent=True
             )
-            mid = answer.get("message_id")
-            if not isinstance(mid, str) or not mid:
-                raise SendFailed(
-                    f"Messenger answered without a message_id: {str(answer)[:200]}",
-                    permanent=True,
-                )
-            return mid
-
-        return await send_in_parts(split_text(content, MAX_TEXT), send_one)
+        return mid

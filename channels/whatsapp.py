@@ -3,13 +3,16 @@
 Inbound: Meta POSTs `whatsapp_business_account` deliveries signed with `X-Hub-Signature-256`;
 each change for this inbox's `phone_number_id` carries customers' messages and the statuses
 of ours. Outbound: `POST {api_base}/{phone_number_id}/messages`, whose `wamid` is kept so the
-statuses find the message later.
+statuses find the message later; each of the agent's files is uploaded to `/media` first and
+sent as its own message after the text, a short text riding as the first file's caption.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import httpx
@@ -27,6 +30,7 @@ from .base import (
 )
 from .graph import (
     GraphWebhook,
+    Steps,
     api_base,
     as_dict,
     as_id,
@@ -34,9 +38,9 @@ from .graph import (
     config_str,
     post_graph,
     readable_location,
-    send_in_parts,
+    send_steps,
 )
-from .long_text import split_text
+from .long_text import PartsSent, split_text
 
 log = logging.getLogger("handoff.whatsapp")
 
@@ -47,6 +51,38 @@ STATES = {"sent", "delivered", "read", "failed"}
 SKIPPED = {"reaction", "system", "request_welcome"}
 # WhatsApp refuses a text body longer than this.
 MAX_TEXT = 4096
+# Captions of images, videos and documents take at most this many characters.
+MAX_CAPTION = 1024
+MB = 1024 * 1024
+# What WhatsApp takes from a business, by MIME type: the message type it goes as and the
+# largest size (Meta's "Supported media types"). The upload refuses any other type.
+SENDABLE: dict[str, tuple[str, int]] = {
+    "image/jpeg": ("image", 5 * MB),
+    "image/png": ("image", 5 * MB),
+    "video/mp4": ("video", 16 * MB),
+    "video/3gpp": ("video", 16 * MB),
+    "audio/aac": ("audio", 16 * MB),
+    "audio/amr": ("audio", 16 * MB),
+    "audio/mpeg": ("audio", 16 * MB),
+    "audio/mp4": ("audio", 16 * MB),
+    "audio/ogg": ("audio", 16 * MB),
+    "text/plain": ("document", 100 * MB),
+    "application/pdf": ("document", 100 * MB),
+    "application/msword": ("document", 100 * MB),
+    "application/vnd.ms-excel": ("document", 100 * MB),
+    "application/vnd.ms-powerpoint": ("document", 100 * MB),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": (
+        "document",
+        100 * MB,
+    ),
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ("document", 100 * MB),
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": (
+        "document",
+        100 * MB,
+    ),
+}
+# Audio messages have no caption.
+CAPTIONED = {"image", "video", "document"}
 
 
 def _text(value: object) -> str:
@@ -142,7 +178,10 @@ def _at(value: object) -> datetime | None:
 
 class WhatsAppChannel(GraphWebhook):
     name = "whatsapp"
-    sends_files = False
+    sends_files = True  # uploaded to /media, then one message per file
+
+    def __init__(self) -> None:
+        self.parts_sent = PartsSent()
 
     def parse(self, request: WebhookRequest, inbox: Inbox) -> Parsed:
         data = request.json_object()
@@ -217,26 +256,121 @@ class WhatsAppChannel(GraphWebhook):
         to = (outbound.identifier or outbound.contact.phone or "").lstrip("+")
         if not to:
             raise SendFailed("the contact has no WhatsApp number (wa_id)", permanent=True)
-        content = outbound.message.content.strip()
-        if not content:
-            raise SendFailed("WhatsApp replies must have text; files are not sent", permanent=True)
-        url = f"{api_base(inbox)}/{config_str(inbox, 'phone_number_id')}/messages"
-        headers = {"authorization": f"Bearer {config_str(inbox, 'access_token')}"}
+        # Every file is checked before anything goes out: a refused one must not leave the
+        # customer with half a reply.
+        files = [(file, _kind_of(file)) for file in outbound.files]
+        chat = NumberChat(
+            http,
+            f"{api_base(inbox)}/{config_str(inbox, 'phone_number_id')}",
+            {"authorization": f"Bearer {config_str(inbox, 'access_token')}"},
+            to,
+            self.timeout,
+        )
+        steps = _steps(chat, outbound.message.content, files)
+        if not steps:
+            raise SendFailed("the reply is empty", permanent=True)
+        return await send_steps(self.parts_sent, outbound, steps)
 
-        async def send_one(part: str) -> str:
-            payload = {
-                "messaging_product": "whatsapp",
-                "recipient_type": "individual",
-                "to": to,
-                "type": "text",
-                "text": {"preview_url": False, "body": part},
-            }
-            answer = await post_graph(
-                http, url, payload, what="WhatsApp", timeout=self.timeout, headers=headers
-            )
-            return _wamid(answer)
 
-        return await send_in_parts(split_text(content, MAX_TEXT), send_one)
+def _kind_of(file: dict[str, Any]) -> str:
+    """The message type a file goes as; a permanent SendFailed for one WhatsApp refuses."""
+    mime = _mime(file)
+    name = file["filename"]
+    if mime not in SENDABLE:
+        raise SendFailed(
+            f"WhatsApp does not take {mime} files ({name}): send a PDF, an Office document, "
+            "plain text, a JPEG or PNG image, MP4 video or audio instead",
+            permanent=True,
+        )
+    kind, limit = SENDABLE[mime]
+    size = len(file["data"])
+    if size > limit:
+        raise SendFailed(
+            f"WhatsApp takes {kind} files of at most {limit // MB} MB; {name} is "
+            f"{size / MB:.1f} MB",
+            permanent=True,
+        )
+    return kind
+
+
+def _mime(file: dict[str, Any]) -> str:
+    # "text/plain; charset=utf-8" is text/plain to WhatsApp's list.
+    return str(file["content_type"]).split(";")[0].strip().lower()
+
+
+def _steps(chat: NumberChat, text: str, files: list[tuple[dict[str, Any], str]]) -> Steps:
+    """The requests a reply takes, in order, each named for PartsSent: the text's parts,
+    then a message per file, the first one captioned with the text when it can be."""
+    text = text.strip()
+    fits = bool(files) and files[0][1] in CAPTIONED and len(text) <= MAX_CAPTION
+    caption = text if fits else ""
+    parts = [] if caption else split_text(text, MAX_TEXT)
+    steps: Steps = {}
+    for number, part in enumerate(parts, 1):
+        steps[f"text {number}"] = partial(chat.send_text, part)
+    for number, (file, kind) in enumerate(files, 1):
+        said = caption if number == 1 else ""
+        steps[f"file {number}"] = partial(chat.send_file, file, kind, said)
+    return steps
+
+
+@dataclass
+class NumberChat:
+    """The business number's chat with one customer; each send answers the `wamid`."""
+
+    http: httpx.AsyncClient
+    # {api_base}/{phone_number_id}
+    number: str
+    headers: dict[str, str]
+    to: str
+    timeout: float
+
+    async def send_text(self, part: str) -> str:
+        return await self._message("text", {"preview_url": False, "body": part})
+
+    async def send_file(self, file: dict[str, Any], kind: str, caption: str) -> str:
+        # A retry uploads again rather than trust an earlier media id: they are cheap, and
+        # an id from an attempt that failed may not have been kept.
+        media: dict[str, Any] = {"id": await self._upload(file)}
+        if kind == "document":
+            media["filename"] = file["filename"]
+        if caption:
+            media["caption"] = caption
+        return await self._message(kind, media)
+
+    async def _upload(self, file: dict[str, Any]) -> str:
+        mime = _mime(file)
+        answer = await post_graph(
+            self.http,
+            f"{self.number}/media",
+            {"messaging_product": "whatsapp", "type": mime},
+            files={"file": (file["filename"], file["data"], mime)},
+            what="WhatsApp's media upload",
+            timeout=self.timeout,
+            headers=self.headers,
+        )
+        media_id = answer.get("id")
+        if not isinstance(media_id, str) or not media_id:
+            raise SendFailed(f"WhatsApp's media upload answered without an id: {answer}"[:300])
+        return media_id
+
+    async def _message(self, kind: str, content: dict[str, Any]) -> str:
+        payload = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": self.to,
+            "type": kind,
+            kind: content,
+        }
+        answer = await post_graph(
+            self.http,
+            f"{self.number}/messages",
+            payload,
+            what="WhatsApp",
+            timeout=self.timeout,
+            headers=self.headers,
+        )
+        return _wamid(answer)
 
 
 def _wamid(answer: dict[str, Any]) -> str:

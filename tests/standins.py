@@ -14,6 +14,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -102,3 +105,31 @@ def standin_server() -> Iterator[StandIn]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@dataclass
+class FormField:
+    """One field of a multipart/form-data body."""
+
+    value: bytes
+    filename: str | None
+    content_type: str
+
+
+def form_fields(headers: dict[str, str], body: bytes) -> dict[str, FormField] | None:
+    """The fields of a multipart/form-data body by name; None for any other body."""
+    content_type = headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        return None
+    head = f"content-type: {content_type}\r\n\r\n".encode()
+    form = BytesParser(EmailMessage, policy=HTTP).parsebytes(head + body)
+    assert isinstance(form, EmailMessage)
+    if not form.is_multipart():
+        return None
+    fields: dict[str, FormField] = {}
+    for part in form.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            fields[name] = FormField(payload, part.get_filename(), part.get_content_type())
+    return fields

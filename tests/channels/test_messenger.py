@@ -15,9 +15,10 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from channels.base import Parsed, SendFailed
-from channels.dispatch import deliver
+from channels.dispatch import deliver, load_outbound
 from channels.intake import take_in
 from channels.messenger import MessengerChannel
+from inbox.conversations import do_reply
 from inbox.db import Database
 from inbox.events import Event
 from inbox.models import ContactIdentity, Conversation, Message
@@ -33,7 +34,7 @@ from tests.channels.helpers import (
     send_once,
 )
 from tests.factories import build_world
-from tests.standins import Answer, StandIn, standin_server
+from tests.standins import Answer, FormField, Received, StandIn, form_fields, standin_server
 
 APP_SECRET = "3b9e51d2c07a4f68a1e5d9c2b7f04a36"
 VERIFY_TOKEN = "handoff-page-verify"
@@ -271,8 +272,15 @@ async def test_a_delivery_receipt_moves_the_sent_reply_to_delivered(
 # --- sending --------------------------------------------------------------------------------
 
 
+# Meta's refusal of an attachment it will not take (the stand-in refuses executables).
+UPLOAD_FAILURE = graph_error("(#100) Upload attachment failure.", 100, error_subcode=2018047)
+
+
 def graph_checks(standin: StandIn, answer: Answer | None = None) -> None:
-    """What Graph checks: `/me/messages`, the page token, the Send API body."""
+    """What Graph checks: `/me/messages`, the page token, the Send API body: JSON with a text
+    of 1-2000 characters, or multipart with `recipient`, `messaging_type` and `message` as
+    JSON fields, an attachment type that fits the `filedata` file (with its name) of at most
+    25 MB. `answer` replaces the answer to a message that passed."""
 
     def check(path: str, headers: dict[str, str], body: bytes) -> Answer:
         url = urlsplit(path)
@@ -280,19 +288,50 @@ def graph_checks(standin: StandIn, answer: Answer | None = None) -> None:
             return 400, graph_error("Invalid OAuth access token - Cannot parse access token", 190)
         if url.path != "/v21.0/me/messages":
             return 400, graph_error("Unknown path components: /messagez", 2500)
-        sent = json.loads(body)
-        if (
-            sent.get("recipient") != {"id": PSID}
-            or sent.get("messaging_type") != "RESPONSE"
-            or not sent.get("message", {}).get("text")
-            or len(sent["message"]["text"]) > 2000
-        ):
+        fields = form_fields(headers, body)
+        if fields is not None:
+            refused = check_upload(fields)
+            if refused is not None:
+                return refused
+        elif not valid_text(json.loads(body)):
             return 400, graph_error("(#100) Invalid parameter", 100)
         if answer is not None:
             return answer
         return 200, json.dumps({"recipient_id": PSID, "message_id": SENT_MID}).encode()
 
     standin.check = check
+
+
+def valid_text(sent: dict[str, Any]) -> bool:
+    text = sent.get("message", {}).get("text")
+    return (
+        sent.get("recipient") == {"id": PSID}
+        and sent.get("messaging_type") == "RESPONSE"
+        and bool(text)
+        and len(text) <= 2000
+    )
+
+
+def check_upload(fields: dict[str, FormField]) -> Answer | None:
+    """None when Graph takes this multipart message with its attachment."""
+    text = {name: f.value.decode() for name, f in fields.items() if name != "filedata"}
+    message = json.loads(text.get("message", "{}"))
+    attachment = message.get("attachment", {})
+    file = fields.get("filedata")
+    if (
+        json.loads(text.get("recipient", "{}")) != {"id": PSID}
+        or text.get("messaging_type") != "RESPONSE"
+        or attachment.get("type") not in ("image", "audio", "video", "file")
+        or not isinstance(attachment.get("payload"), dict)
+        or file is None
+        or not file.filename
+    ):
+        return 400, graph_error("(#100) Invalid parameter", 100)
+    if attachment["type"] == "image" and not file.content_type.startswith("image/"):
+        return 400, UPLOAD_FAILURE
+    if file.content_type == "application/x-msdownload" or len(file.value) > 25 * 1024**2:
+        return 400, UPLOAD_FAILURE
+    return None
 
 
 def reply_waiting(session: Session, db: Database, standin: StandIn, content: str = "Hi") -> int:
@@ -406,3 +445,151 @@ async def test_a_part_failing_after_others_went_out_says_so(session: Session, db
             await send_once(MessengerChannel(), db, reply_id)
     assert not failed.value.permanent
     assert str(failed.value).endswith("(after 1 of 2 parts went out)")
+
+
+# --- sending files --------------------------------------------------------------------------
+
+INVOICE = {"filename": "invoice 4471.pdf", "content_type": "application/pdf", "data": b"%PDF-1.4"}
+LABEL = {"filename": "return-label.png", "content_type": "image/png", "data": b"\x89PNG\r\n\x1a\n"}
+
+
+def files_waiting(
+    session: Session, db: Database, standin: StandIn, content: str, files: list[dict[str, Any]]
+) -> int:
+    """A customer wrote in over Messenger; an agent's reply with `files` waits in the outbox."""
+    w = build_world(session)
+    inbox_id = new_inbox(db, api_base=standin.url + "/v21.0")
+    parsed = parse(db, inbox_id, "text.json")
+    conversation_id = take_in(db, inbox_id, parsed).received[0].conversation.id
+    session.expire_all()
+    conversation = session.get_one(Conversation, conversation_id)
+    message = do_reply(
+        session=session, conversation=conversation, agent=w.dana, content=content, files=files
+    )
+    assert message.id is not None
+    return message.id
+
+
+def what_went_out(received: list[Received]) -> list[str]:
+    """Each request as the customer sees it: the text, or `kind: filename`."""
+    seen = []
+    for request in received:
+        fields = form_fields(request.headers, request.body)
+        if fields is None:
+            seen.append(request.json()["message"]["text"])
+        else:
+            kind = json.loads(fields["message"].value)["attachment"]["type"]
+            seen.append(f"{kind}: {fields['filedata'].filename}")
+    return seen
+
+
+def uploads(received: list[Received]) -> list[FormField]:
+    forms = [form_fields(r.headers, r.body) for r in received]
+    return [form["filedata"] for form in forms if form is not None]
+
+
+def stored_reply(db: Database, message_id: int) -> Message:
+    with db.session() as fresh:
+        message = fresh.get_one(Message, message_id)
+        fresh.expunge(message)
+        return message
+
+
+async def test_a_reply_with_files_sends_the_text_then_each_file(
+    session: Session, db: Database
+) -> None:
+    with standin_server() as graph:
+        graph_checks(graph)
+        reply_id = files_waiting(session, db, graph, "Your invoice and label", [INVOICE, LABEL])
+        async with httpx.AsyncClient() as http:
+            await deliver(db, http, reply_id)
+        went_out = what_went_out(graph.received)
+        files = uploads(graph.received)
+    assert went_out == [
+        "Your invoice and label",
+        "file: invoice 4471.pdf",
+        "image: return-label.png",
+    ]
+    assert [(f.content_type, f.value) for f in files] == [
+        ("application/pdf", INVOICE["data"]),
+        ("image/png", LABEL["data"]),
+    ]
+    shown = stored_reply(db, reply_id)
+    assert shown.delivery == "sent" and shown.external_id == SENT_MID
+
+
+async def test_a_reply_of_files_only_sends_only_the_files(session: Session, db: Database) -> None:
+    with standin_server() as graph:
+        graph_checks(graph)
+        reply_id = files_waiting(session, db, graph, "", [INVOICE])
+        async with httpx.AsyncClient() as http:
+            await deliver(db, http, reply_id)
+        assert what_went_out(graph.received) == ["file: invoice 4471.pdf"]
+    assert stored_reply(db, reply_id).delivery == "sent"
+
+
+async def test_a_retry_after_the_second_file_failed_sends_only_what_is_missing(
+    session: Session, db: Database
+) -> None:
+    with standin_server() as graph:
+        graph_checks(graph)
+        accept = graph.check
+
+        def second_file_fails_once(path: str, headers: dict[str, str], body: bytes) -> Answer:
+            if len(graph.received) == 3:
+                return 500, graph_error("An unexpected error has occurred.", 2)
+            return accept(path, headers, body)
+
+        graph.check = second_file_fails_once
+        reply_id = files_waiting(session, db, graph, "Both attached", [INVOICE, LABEL])
+        async with httpx.AsyncClient() as http:
+            await deliver(db, http, reply_id)
+            shown = stored_reply(db, reply_id)
+            assert shown.delivery == "pending"
+            assert shown.error is not None and "(after 2 of 3 parts went out)" in shown.error
+            await deliver(db, http, reply_id)
+        went_out = what_went_out(graph.received)
+    # The text and the invoice went out, the label was refused, then only the label again.
+    assert went_out == [
+        "Both attached",
+        "file: invoice 4471.pdf",
+        "image: return-label.png",
+        "image: return-label.png",
+    ]
+    assert stored_reply(db, reply_id).delivery == "sent"
+
+
+async def test_a_file_messenger_refuses_fails_for_good_with_graphs_reason(
+    session: Session, db: Database
+) -> None:
+    tool = {"filename": "setup.exe", "content_type": "application/x-msdownload", "data": b"MZ"}
+    with standin_server() as graph:
+        graph_checks(graph)
+        reply_id = files_waiting(session, db, graph, "", [tool])
+        async with httpx.AsyncClient() as http:
+            await deliver(db, http, reply_id)
+    shown = stored_reply(db, reply_id)
+    assert shown.delivery == "failed"
+    assert shown.error is not None and shown.error.startswith(
+        "Messenger answered 400: (#100) Upload attachment failure. (code 100, subcode 2018047)"
+    )
+
+
+async def test_a_file_over_25_mb_fails_for_good_before_anything_goes_out(
+    session: Session, db: Database
+) -> None:
+    # Handoff's own limit is lower; an adapter must still not hand Meta what it refuses.
+    with standin_server() as graph:
+        graph_checks(graph)
+        reply_id = files_waiting(session, db, graph, "The recording", [INVOICE])
+        outbound = load_outbound(db, reply_id)
+        assert outbound is not None
+        outbound.files.append(
+            {"filename": "call.mp4", "content_type": "video/mp4", "data": b"\0" * (26 * 1024**2)}
+        )
+        with pytest.raises(SendFailed) as failed:
+            async with httpx.AsyncClient() as http:
+                await MessengerChannel().send(outbound, http)
+        assert graph.received == []
+    assert failed.value.permanent
+    assert str(failed.value) == "Messenger takes files of at most 25 MB; call.mp4 is 26.0 MB"

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.policy import HTTP
 from typing import Any
 
 import httpx
@@ -30,39 +26,11 @@ from inbox.db import Database
 from inbox.models import Contact, Conversation, Inbox, Message, MessageKind, OutboxEntry
 from tests.channels.helpers import conversations_of, fixture_json, messages_of, reply, stored
 from tests.factories import World, build_world
-from tests.standins import Answer, Received, StandIn, standin_server
+from tests.standins import Answer, FormField, Received, StandIn, form_fields, standin_server
 
 TOKEN = "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 SECRET = "kY3t-webhook-secret_2291"
 CHAT = 5012345678
-
-
-@dataclass
-class FormField:
-    """One field of a multipart/form-data body."""
-
-    value: bytes
-    filename: str | None
-    content_type: str
-
-
-def form_fields(headers: dict[str, str], body: bytes) -> dict[str, FormField] | None:
-    """The fields of a multipart/form-data body by name; None for any other body."""
-    content_type = headers.get("content-type", "")
-    if not content_type.startswith("multipart/form-data"):
-        return None
-    head = f"content-type: {content_type}\r\n\r\n".encode()
-    form = BytesParser(EmailMessage, policy=HTTP).parsebytes(head + body)
-    assert isinstance(form, EmailMessage)
-    if not form.is_multipart():
-        return None
-    fields: dict[str, FormField] = {}
-    for part in form.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True)
-        if isinstance(name, str) and isinstance(payload, bytes):
-            fields[name] = FormField(payload, part.get_filename(), part.get_content_type())
-    return fields
 
 
 def utf16_length(text: str) -> int:

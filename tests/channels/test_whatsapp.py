@@ -16,9 +16,10 @@ from channels.base import SendFailed, WebhookRequest
 from channels.dispatch import deliver
 from channels.intake import take_in
 from channels.whatsapp import WhatsAppChannel
+from inbox.conversations import do_reply
 from inbox.db import Database
 from inbox.events import Event
-from inbox.models import Contact, Inbox, Message
+from inbox.models import Contact, Conversation, Inbox, Message
 from tests.channels.helpers import (
     add_inbox_id,
     app_db,
@@ -31,7 +32,7 @@ from tests.channels.helpers import (
     send_once,
 )
 from tests.factories import build_world
-from tests.standins import Answer, StandIn, standin_server
+from tests.standins import Answer, FormField, Received, StandIn, form_fields, standin_server
 
 APP_SECRET = "8f3a1c0e5b7d2a9f4e6c1b3d5a7f9e0c"
 VERIFY_TOKEN = "handoff-verify-4711"
@@ -273,23 +274,36 @@ def test_a_replayed_delivery_publishes_one_message_created(
 # --- sending --------------------------------------------------------------------------------
 
 
-def graph_checks(standin: StandIn, answer: Answer | None = None) -> None:
-    """What Graph checks: the path with the number id, the bearer token, the body's shape."""
+# What the stand-in's /media takes, by MIME type: the message types that may send it and the
+# largest size. Meta's list is longer; the tests need no more.
+UPLOADABLE: dict[str, tuple[set[str], int]] = {
+    "application/pdf": ({"document"}, 100 * 1024 * 1024),
+    "image/png": ({"image", "document"}, 5 * 1024 * 1024),
+    "image/jpeg": ({"image", "document"}, 5 * 1024 * 1024),
+}
+
+
+def graph_checks(standin: StandIn, answer: Answer | None = None) -> dict[str, FormField]:
+    """What Graph checks: the path with the number id, the bearer token; an upload to /media
+    as multipart with messaging_product, a type it takes and the file with its name, within
+    the type's size; a message's shape, and that the media it sends was uploaded, fits its
+    type and has a caption of at most 1024 characters. `answer` replaces the answer to a
+    message that passed. The uploaded files, by media id (the test reads them there)."""
+    uploaded: dict[str, FormField] = {}
 
     def check(path: str, headers: dict[str, str], body: bytes) -> Answer:
         if headers.get("authorization") != f"Bearer {ACCESS_TOKEN}":
             return 401, graph_error("Invalid OAuth access token.", 190)
+        if path == f"/v21.0/{PHONE_NUMBER_ID}/media":
+            return upload(headers, body)
         if path != f"/v21.0/{PHONE_NUMBER_ID}/messages":
             return 400, graph_error("Unknown path components", 2500)
         sent = json.loads(body)
-        text = sent.get("text", {})
         if (
             sent.get("messaging_product") != "whatsapp"
             or sent.get("recipient_type") != "individual"
-            or sent.get("type") != "text"
-            or text.get("preview_url") is not False
-            or not text.get("body")
             or sent.get("to") != "16505551234"
+            or not valid_content(sent.get("type"), sent.get(str(sent.get("type"))))
         ):
             return 400, graph_error("(#100) Invalid parameter", 100)
         if answer is not None:
@@ -302,7 +316,38 @@ def graph_checks(standin: StandIn, answer: Answer | None = None) -> None:
             }
         ).encode()
 
+    def upload(headers: dict[str, str], body: bytes) -> Answer:
+        fields = form_fields(headers, body)
+        if fields is None or fields.get("messaging_product", NO_FIELD).value != b"whatsapp":
+            return 400, graph_error("(#100) The parameter messaging_product is required.", 100)
+        file = fields.get("file")
+        mime = fields.get("type", NO_FIELD).value.decode()
+        if file is None or not file.filename or mime not in UPLOADABLE:
+            return 400, graph_error("(#131053) Media upload error", 131053)
+        if len(file.value) > UPLOADABLE[mime][1]:
+            return 400, graph_error("(#131053) Media upload error: file too large", 131053)
+        media_id = str(4490709327384033 + len(uploaded))
+        uploaded[media_id] = FormField(file.value, file.filename, mime)
+        return 200, json.dumps({"id": media_id}).encode()
+
+    def valid_content(kind: object, content: object) -> bool:
+        if not isinstance(content, dict):
+            return False
+        if kind == "text":
+            return content.get("preview_url") is False and bool(content.get("body"))
+        media = uploaded.get(str(content.get("id")))
+        return (
+            media is not None
+            and kind in UPLOADABLE[media.content_type][0]
+            and len(content.get("caption", "")) <= 1024
+            and (kind == "document") == ("filename" in content)
+        )
+
     standin.check = check
+    return uploaded
+
+
+NO_FIELD = FormField(b"", None, "text/plain")
 
 
 def reply_waiting(session: Session, db: Database, standin: StandIn, content: str = "Hi") -> int:
@@ -460,3 +505,150 @@ async def test_a_long_reply_goes_out_in_parts_in_order(session: Session, db: Dat
         bodies = [r.json()["text"]["body"] for r in graph.received]
     assert len(bodies) == 2 and all(len(b) <= 4096 for b in bodies)
     assert " ".join(bodies) == text
+
+
+# --- sending files --------------------------------------------------------------------------
+
+INVOICE = {"filename": "invoice 4471.pdf", "content_type": "application/pdf", "data": b"%PDF-1.4"}
+LABEL = {"filename": "return-label.png", "content_type": "image/png", "data": b"\x89PNG\r\n\x1a\n"}
+
+
+def files_waiting(
+    session: Session, db: Database, standin: StandIn, content: str, files: list[dict[str, Any]]
+) -> int:
+    """A customer wrote in over WhatsApp; an agent's reply with `files` waits in the outbox."""
+    w = build_world(session)
+    inbox_id = new_inbox(db, api_base=standin.url + "/v21.0")
+    parsed = parse_delivery(db, WhatsAppChannel(), inbox_id, fixture_bytes("whatsapp", "text.json"))
+    conversation_id = take_in(db, inbox_id, parsed).received[0].conversation.id
+    session.expire_all()
+    conversation = session.get_one(Conversation, conversation_id)
+    message = do_reply(
+        session=session, conversation=conversation, agent=w.dana, content=content, files=files
+    )
+    assert message.id is not None
+    return message.id
+
+
+def messages_sent(received: list[Received]) -> list[dict[str, Any]]:
+    """The bodies of the messages Graph was asked to send, in order (uploads left out)."""
+    return [r.json() for r in received if r.path.endswith("/messages")]
+
+
+def files_seen(sent: list[dict[str, Any]], uploaded: dict[str, FormField]) -> list[FormField]:
+    """The uploaded file behind each media message, in order."""
+    return [uploaded[m[m["type"]]["id"]] for m in sent if m["type"] != "text"]
+
+
+async def deliver_twice_if_pending(db: Database, message_id: int) -> None:
+    async with httpx.AsyncClient() as http:
+        await deliver(db, http, message_id)
+        if stored_reply(db, message_id).delivery == "pending":
+            await deliver(db, http, message_id)
+
+
+def stored_reply(db: Database, message_id: int) -> Message:
+    with db.session() as fresh:
+        message = fresh.get_one(Message, message_id)
+        fresh.expunge(message)
+        return message
+
+
+async def test_a_reply_with_files_uploads_each_and_captions_the_first_with_the_text(
+    session: Session, db: Database
+) -> None:
+    with standin_server() as graph:
+        uploaded = graph_checks(graph)
+        reply_id = files_waiting(session, db, graph, "Your invoice and label", [INVOICE, LABEL])
+        async with httpx.AsyncClient() as http:
+            await deliver(db, http, reply_id)
+        sent = messages_sent(graph.received)
+    assert [m["type"] for m in sent] == ["document", "image"]
+    assert sent[0]["document"]["filename"] == "invoice 4471.pdf"
+    assert sent[0]["document"]["caption"] == "Your invoice and label"
+    assert "caption" not in sent[1]["image"]
+    files = files_seen(sent, uploaded)
+    assert [(f.filename, f.content_type, f.value) for f in files] == [
+        ("invoice 4471.pdf", "application/pdf", INVOICE["data"]),
+        ("return-label.png", "image/png", LABEL["data"]),
+    ]
+    shown = stored_reply(db, reply_id)
+    assert shown.delivery == "sent" and shown.external_id == SENT_WAMID
+
+
+async def test_a_reply_of_files_only_sends_only_the_files(session: Session, db: Database) -> None:
+    with standin_server() as graph:
+        uploaded = graph_checks(graph)
+        reply_id = files_waiting(session, db, graph, "", [LABEL])
+        async with httpx.AsyncClient() as http:
+            await deliver(db, http, reply_id)
+        sent = messages_sent(graph.received)
+    assert sent == [
+        {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": "16505551234",
+            "type": "image",
+            "image": {"id": next(iter(uploaded))},
+        }
+    ]
+    assert stored_reply(db, reply_id).delivery == "sent"
+
+
+async def test_a_retry_after_the_second_file_failed_sends_only_what_is_missing(
+    session: Session, db: Database
+) -> None:
+    text = "Please read the return instructions carefully. " * 30  # too long for a caption
+    with standin_server() as graph:
+        uploaded = graph_checks(graph)
+        accept = graph.check
+        failed_once: list[bool] = []
+
+        def second_file_fails_once(path: str, headers: dict[str, str], body: bytes) -> Answer:
+            sending_label = path.endswith("/messages") and b'"image"' in body
+            if sending_label and not failed_once:
+                failed_once.append(True)
+                return 500, graph_error("An unexpected error has occurred.", 2)
+            return accept(path, headers, body)
+
+        graph.check = second_file_fails_once
+        reply_id = files_waiting(session, db, graph, text, [INVOICE, LABEL])
+        await deliver_twice_if_pending(db, reply_id)
+        sent = messages_sent(graph.received)
+    # The text and the invoice went out, the label was refused, then only the label again.
+    assert [m["type"] for m in sent] == ["text", "document", "image", "image"]
+    assert sent[0]["text"]["body"] == text.strip()
+    assert "caption" not in sent[1]["document"]
+    assert [f.filename for f in files_seen(sent, uploaded)] == [
+        "invoice 4471.pdf",
+        "return-label.png",
+        "return-label.png",
+    ]
+    assert stored_reply(db, reply_id).delivery == "sent"
+
+
+@pytest.mark.parametrize(
+    ("file", "reason"),
+    [
+        (
+            {"filename": "photos.zip", "content_type": "application/zip", "data": b"PK\x03\x04"},
+            "WhatsApp does not take application/zip files (photos.zip)",
+        ),
+        (
+            {"filename": "scan.jpg", "content_type": "image/jpeg", "data": b"\xff" * 6 * 1024**2},
+            "WhatsApp takes image files of at most 5 MB; scan.jpg is 6.0 MB",
+        ),
+    ],
+)
+async def test_a_file_whatsapp_refuses_fails_for_good_before_anything_goes_out(
+    session: Session, db: Database, file: dict[str, Any], reason: str
+) -> None:
+    with standin_server() as graph:
+        graph_checks(graph)
+        reply_id = files_waiting(session, db, graph, "Here you go", [INVOICE, file])
+        async with httpx.AsyncClient() as http:
+            await deliver(db, http, reply_id)
+        assert graph.received == []
+    shown = stored_reply(db, reply_id)
+    assert shown.delivery == "failed"
+    assert shown.error is not None and shown.error.startswith(reason)
