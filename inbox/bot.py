@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from .access import audience_of
 from .audit import record
 from .clock import utcnow
-from .conversations import _activity
+from .conversation_writes import _activity
 from .csat import customer_languages, in_language
 from .db import Database, queue_event
 from .errors import HandoffError

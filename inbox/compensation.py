@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from .access import audience_of, can_see_conversation, scope_for
 from .audit import record
 from .clock import utcnow
-from .conversations import _touch, notify
+from .conversation_writes import _touch, notify
 from .db import queue_event
 from .errors import Conflict, Forbidden, InvalidInput, NotFound
 from .events import message_created

@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 from .access import audience_of
 from .audit import record
 from .clock import utcnow
-from .conversations import _activity
+from .conversation_writes import _activity
 from .customer_updates import render
 from .db import queue_event
 from .errors import Conflict, InvalidInput, NotFound

@@ -21,7 +21,7 @@ from . import lifecycle
 from .access import audience_of, can_see_conversation, scope_for
 from .audit import record
 from .clock import utcnow
-from .conversations import _activity, _assign, _touch, add_message, notify
+from .conversation_writes import _activity, _assign, _touch, add_message, notify
 from .customer_updates import send_customer_update
 from .db import queue_event
 from .errors import Conflict, Forbidden, InvalidInput, NotFound

@@ -16,7 +16,7 @@ from .models import Conversation
 def changed(session: Session, conversation: Conversation, change: str, now: datetime) -> None:
     """`change` is one of: created, message, reopened, reply, note, assignee, team, status,
     priority, escalated, accepted."""
-    # Imported here: these modules build on conversations.py, which calls this.
+    # Imported here: these modules build on conversation_writes.py, which calls this.
     from . import routing, rules, sla
 
     sla.on_change(session, conversation, change, now)

@@ -19,7 +19,7 @@ from .access import audience_of, can_see_conversation, scope_for
 from .attachments import check_files, store_attachments
 from .audit import record
 from .clock import utcnow
-from .conversations import _activity, _touch, check_content, notify
+from .conversation_writes import _activity, _touch, check_content, notify
 from .db import queue_event
 from .events import message_created
 from .models import Agent, Conversation, Delivery, Membership, Mention, Message, MessageKind, Team

@@ -26,7 +26,7 @@ from sqlmodel import Session
 
 from .audit import record
 from .clock import utcnow
-from .conversations import _activity, _touch
+from .conversation_writes import _activity, _touch
 from .errors import InvalidInput
 from .models import Agent, Contact, Conversation, Priority
 

@@ -22,7 +22,7 @@ from . import lifecycle
 from .access import audience_of
 from .audit import record
 from .clock import utcnow
-from .conversations import _activity, notify
+from .conversation_writes import _activity, notify
 from .db import queue_event
 from .events import conversation_changed
 from .models import Agent, Conversation, Escalation, Membership, Shortcut, Status, Team

@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 
 from .audit import record
 from .clock import utcnow
-from .conversations import _activity, notify
+from .conversation_writes import _activity, notify
 from .db import _BUS
 from .errors import HandoffError
 from .escalation import do_escalate
