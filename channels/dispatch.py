@@ -81,8 +81,10 @@ async def run_dispatcher(
             wait = IDLE_POLL
             if due is not None:
                 wait = min(IDLE_POLL, max(0.0, (due - utcnow()).total_seconds()))
+            # asyncio.timeout, not wait_for, which can swallow a cancel on 3.11 (scheduler.py).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(sub.queue.get(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    await sub.queue.get()
     finally:
         db.bus.unsubscribe(sub)
 

@@ -5,7 +5,8 @@ conversation.
 Inbound: the Events API POSTs to `/webhooks/slack/{inbox_id}`, signed with the app's signing
 secret (v0, within 5 minutes: slack-sdk's SignatureVerifier); `event_id` is the delivery's
 receipt, so Slack's retries change nothing. Outbound: `chat.postMessage` into the
-conversation's thread through slack-sdk's AsyncWebClient at the inbox's `api_base`.
+conversation's thread through slack-sdk's AsyncWebClient at the inbox's `api_base`, then
+each of the agent's files into the same thread (files_upload_v2).
 
 (Named slack_channel, not slack, so that it is never mistaken for the `slack` package.)
 """
@@ -15,13 +16,17 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import aiohttp
 import httpx
-from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.errors import SlackApiError, SlackClientError, SlackRequestError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from inbox.conversations import InboundMessage
 from inbox.models import Inbox
@@ -115,7 +120,7 @@ def _is_ours_or_a_bot(message: dict[str, Any]) -> bool:
 
 class SlackChannel:
     name = "slack"
-    sends_files = False
+    sends_files = True  # files_upload_v2, one file at a time, in the thread
     max_body = 1024 * 1024
 
     def __init__(self) -> None:
@@ -232,28 +237,85 @@ class SlackChannel:
             retry_handlers=[],  # the outbox retries, with backoff and a visible state
         )
         # The conversation's first Slack message is its thread's root (a top-level message);
-        # ids that are no Slack ts (the bot's "bot:12") are not.
+        # ids that are no Slack ts (the bot's "bot:12", a file id) are not.
         thread_ts = next((ref for ref in outbound.thread if SLACK_TS.fullmatch(ref)), None)
-
-        async def post(text: str) -> str:
-            try:
-                response = await client.chat_postMessage(
-                    channel=channel, thread_ts=thread_ts, text=escape(text)
-                )
-            except SlackApiError as exc:
-                raise _failure(exc) from exc
-            except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-                raise SendFailed(f"Slack could not be reached ({type(exc).__name__})") from exc
-            ts = response.get("ts")
-            if not isinstance(ts, str) or not ts:
-                raise SendFailed("Slack answered ok without the message's ts")
-            return ts
-
-        parts = split_text(outbound.message.content, MAX_TEXT, escaped_length)
-        if not parts:
+        thread = SlackThread(client, channel, thread_ts)
+        steps = _steps(thread, outbound.message.content, outbound.files)
+        if not steps:
             raise SendFailed("the reply is empty", permanent=True)
-        sent = await self.parts_sent.send(outbound, parts, post)
+        # PartsSent counts the text's parts and the files alike, so a retry after a failed
+        # file posts neither the text nor the files that went out again.
+        sent = await self.parts_sent.send(outbound, list(steps), lambda name: steps[name]())
         return sent[0]
+
+
+@dataclass
+class SlackThread:
+    """One conversation's thread in the inbox's channel, through the Web API."""
+
+    client: AsyncWebClient
+    channel: str
+    thread_ts: str | None
+
+    async def post_text(self, text: str) -> str:
+        """chat.postMessage; the new message's ts."""
+        response = await _answer(
+            self.client.chat_postMessage(
+                channel=self.channel, thread_ts=self.thread_ts, text=escape(text)
+            )
+        )
+        ts = response.get("ts")
+        if not isinstance(ts, str) or not ts:
+            raise SendFailed("Slack answered ok without the message's ts")
+        return ts
+
+    async def share_file(self, file: dict[str, Any]) -> str:
+        """The file in the thread; its Slack file id (Slack shares it later, so no ts yet).
+
+        files_upload_v2 makes Slack's three calls: files.getUploadURLExternal, the bytes to
+        the upload_url it answers, files.completeUploadExternal into the thread. A retry
+        starts over: an upload never completed is dropped by Slack.
+        """
+        response = await _answer(
+            self.client.files_upload_v2(
+                channel=self.channel,
+                thread_ts=self.thread_ts,
+                filename=file["filename"],
+                file=file["data"],
+            )
+        )
+        shared = response.get("files")
+        first = shared[0] if isinstance(shared, list) and shared else None
+        if not isinstance(first, dict) or not first.get("id"):
+            raise SendFailed("Slack answered ok without the file's id")
+        return str(first["id"])
+
+
+def _steps(
+    thread: SlackThread, text: str, files: list[dict[str, Any]]
+) -> dict[str, Callable[[], Awaitable[str]]]:
+    """The calls a reply takes, in order, each named for PartsSent: the text's parts, then
+    one upload per file."""
+    steps: dict[str, Callable[[], Awaitable[str]]] = {}
+    for number, part in enumerate(split_text(text, MAX_TEXT, escaped_length), 1):
+        steps[f"text {number}"] = partial(thread.post_text, part)
+    for number, file in enumerate(files, 1):
+        steps[f"file {number}"] = partial(thread.share_file, file)
+    return steps
+
+
+async def _answer(call: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse:
+    """Slack's answer to a call, or SendFailed saying why not."""
+    try:
+        return await call
+    except SlackApiError as exc:
+        raise _failure(exc) from exc
+    except SlackRequestError as exc:
+        # files_upload_v2 raises it when the upload_url answers other than 200; its message
+        # names the status and the file, never the URL or the token.
+        raise SendFailed(f"Slack did not take the file: {exc}"[:300]) from exc
+    except (SlackClientError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise SendFailed(f"Slack could not be reached ({type(exc).__name__})") from exc
 
 
 def _failure(exc: SlackApiError) -> SendFailed:

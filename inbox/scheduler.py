@@ -159,7 +159,10 @@ class SlaTimer:
         if wait <= timedelta(0):
             return
         try:
-            event = await asyncio.wait_for(wakes.get(), wait.total_seconds())
+            # Not asyncio.wait_for: on 3.11 it can swallow a cancel that meets an arriving
+            # event, and the loop then never ends (a shutdown that hangs).
+            async with asyncio.timeout(wait.total_seconds()):
+                event = await wakes.get()
         except TimeoutError:
             await asyncio.to_thread(self.earliest_in_database)
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -31,11 +32,11 @@ async def run_snooze_timer(db: Database, poke: asyncio.Event | None = None) -> N
         if poke is None:
             await asyncio.sleep(wait.total_seconds())
         else:
-            try:
-                await asyncio.wait_for(poke.wait(), wait.total_seconds())
+            # asyncio.timeout, not wait_for, which can swallow a cancel on 3.11 (scheduler.py).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait.total_seconds()):
+                    await poke.wait()
                 poke.clear()
-            except TimeoutError:
-                pass
 
 
 # Jobs whose timing is coarse by nature: a customer's periodic "still on it" update (cadence

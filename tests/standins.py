@@ -2,8 +2,9 @@
 real provider would check, record what they received, and can be told to fail.
 
 `check(path, headers, body)` decides the answer: `(status, body)` or `(status, body,
-extra_headers)`, e.g. `(429, b"...", {"retry-after": "1"})`. Set `delay` to make every
-answer late (a provider timing out). GET requests reach the same check with an empty body.
+extra_headers)`, e.g. `(429, b"...", {"retry-after": "1"})`; a `content-type` among them
+replaces `content_type`. Set `delay` to make every answer late (a provider timing out). GET
+requests reach the same check with an empty body.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ def standin_server() -> Iterator[StandIn]:
                 time.sleep(standin.delay)
             try:
                 self.send_response(status)
-                self.send_header("content-type", standin.content_type)
+                # An answer's own content-type replaces the stand-in's (a plain-text "OK").
+                extra = {"content-type": standin.content_type} | extra
                 self.send_header("content-length", str(len(reply)))
                 for name, value in extra.items():
                     self.send_header(name, value)

@@ -9,7 +9,9 @@ from typing import Any
 
 from sqlmodel import Session
 from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.types import Message
 
 from channels.registry import sends_files
 from inbox.attachments import MAX_FILE, MAX_FILES, MAX_PER_MESSAGE
@@ -24,18 +26,38 @@ MAX_FORM = MAX_PER_MESSAGE + 1024 * 1024
 MAX_JSON_WITH_FILES = MAX_PER_MESSAGE * 4 // 3 + 1024 * 1024
 
 File = dict[str, Any]
+TOO_LARGE = f"The files are larger than {MAX_PER_MESSAGE // (1024 * 1024)} MiB together"
 
 
 async def reply_form(request: Request) -> FormData:
     """The reply box's form; a body larger than any allowed reply is refused unread (413)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_FORM:
-        raise BodyTooLarge(
-            f"The files are larger than {MAX_PER_MESSAGE // (1024 * 1024)} MiB together"
-        )
-    # One part more than allowed, so that too many files get check_files' message, not
-    # the multipart parser's.
-    return await request.form(max_files=MAX_FILES + 1)
+        raise BodyTooLarge(TOO_LARGE)
+    # One part more than allowed, so that eleven files get check_files' message; beyond
+    # that the parser stops reading, and says the same thing.
+    try:
+        return await capped(request, MAX_FORM).form(max_files=MAX_FILES + 1)
+    except HTTPException as exc:
+        if "Too many files" not in str(exc.detail):
+            raise
+        raise InvalidInput(f"at most {MAX_FILES} files per reply", {"field": "files"}) from exc
+
+
+def capped(request: Request, limit: int) -> Request:
+    """The same request, refused once its body passes `limit` bytes: a chunked upload
+    declares no length to check, and the parser would spool all of it to disk."""
+    received = 0
+
+    async def receive() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > limit:
+            raise BodyTooLarge(TOO_LARGE)
+        return message
+
+    return Request(request.scope, receive)
 
 
 async def files_of(form: FormData) -> list[File]:

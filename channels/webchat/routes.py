@@ -4,7 +4,9 @@
 - `GET /widget/{token}/frame`: the chat itself, a page on our origin in the customer's language.
 - `POST /widget/{token}/conversations`: the pre-chat form and first message; answers the
   signed visitor token the frame keeps.
-- `GET` and `POST /widget/{token}/messages` with `X-Visitor-Token`: the visitor's thread.
+- `GET` and `POST /widget/{token}/messages` with `X-Visitor-Token`: the visitor's thread. A
+  message is JSON, or multipart with `files` parts when the customer attaches files (so is the
+  first one, to /conversations).
 - `POST /widget/{token}/csat` with `X-Visitor-Token`: the inline rating after a resolution
   (docs/concepts/csat.md).
 - `GET /widget/{token}/attachments/{id}` with `X-Visitor-Token`: a file of the visitor's own
@@ -29,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from inbox.attachments import MAX_FILE, MAX_FILES, MAX_PER_MESSAGE
 from inbox.clock import utcnow
 from inbox.conversations import InboundMessage, do_receive_inbound
 from inbox.csat import MAX_COMMENT, can_answer, do_answer_survey, latest_survey
@@ -37,7 +40,9 @@ from inbox.models import Attachment, Contact, Conversation, Inbox, Message, Stat
 from web.csat_pages import rating_choices, survey_problem
 from web.i18n import current_locale, gettext, text_direction
 from web.state import AppState, state
+from web.uploads import File, files_of
 
+from .files import MIB, check_customer_files, read_form
 from .language import browser_language, customer_language, customer_locale
 from .socket import widget_socket
 from .thread import CUSTOMER_KINDS, customer_message, customer_messages
@@ -105,14 +110,30 @@ async def read_fields(request: Request) -> dict[str, Any]:
     return fields
 
 
+async def read_message(request: Request) -> tuple[dict[str, Any], list[File]]:
+    """A message's fields and files: JSON or a plain form as always, or multipart with files
+    checked against the domain's limits before anything is stored."""
+    if "multipart/form-data" not in request.headers.get("content-type", ""):
+        return await read_fields(request), []
+    form = await read_form(request)
+    try:
+        fields = {name: value for name, value in form.multi_items() if isinstance(value, str)}
+        files = await files_of(form)
+    finally:
+        await form.close()
+    check_customer_files(files)
+    return fields, files
+
+
 def text_field(fields: dict[str, Any], name: str) -> str:
     value = fields.get(name)
     return value.strip() if isinstance(value, str) else ""
 
 
-def check_message(fields: dict[str, Any]) -> str:
+def check_message(fields: dict[str, Any], files: list[File]) -> str:
+    """The text of a message; it may be empty when files come with it."""
     content = text_field(fields, "content")
-    if not content:
+    if not content and not files:
         raise InvalidInput(gettext("Please write a message."), {"field": "content"})
     if len(content) > MAX_MESSAGE:
         raise InvalidInput(
@@ -197,6 +218,10 @@ async def frame(request: Request) -> Response:
             "max_message": MAX_MESSAGE,
             "ratings": rating_choices(),
             "max_comment": MAX_COMMENT,
+            "max_files": MAX_FILES,
+            "max_file": MAX_FILE,
+            "max_upload": MAX_PER_MESSAGE,
+            "mib": MIB,
         }
         return app.templates.TemplateResponse(request, "widget/frame.html", context)
 
@@ -204,13 +229,13 @@ async def frame(request: Request) -> Response:
 @json_errors
 async def start_conversation(request: Request) -> Response:
     app = state(request)
-    fields = await read_fields(request)
     with customer_language(request.headers.get("accept-language")), app.db.session() as session:
         inbox = widget_inbox(session, request.path_params["token"])
         assert inbox.id is not None
         app.limits.hit(
             app.settings.widget_rate_limit, "widget-start", client_ip(request), message=too_fast()
         )
+        fields, files = await read_message(request)
         identifier = new_identifier()
         received = do_receive_inbound(
             session=session,
@@ -219,9 +244,10 @@ async def start_conversation(request: Request) -> Response:
                 identifier=identifier,
                 name=check_name(fields),
                 email=check_email(fields),
-                content=check_message(fields),
+                content=check_message(fields, files),
                 team_id=check_department(session, inbox, fields.get("department")),
                 language=browser_language(request.headers.get("accept-language")),
+                attachments=files,
                 match_email=False,
             ),
         )
@@ -286,18 +312,20 @@ async def list_messages(request: Request) -> Response:
 @json_errors
 async def post_message(request: Request) -> Response:
     app = state(request)
-    fields = await read_fields(request)
     with customer_language(request.headers.get("accept-language")), app.db.session() as session:
+        # Who and how often before the body: nobody uploads files to be refused afterwards.
         visitor = visitor_of(request, app, session)
         app.limits.hit(
             app.settings.widget_rate_limit, "widget-message", visitor.identifier, message=too_fast()
         )
+        fields, files = await read_message(request)
         received = do_receive_inbound(
             session=session,
             inbound=InboundMessage(
                 inbox_id=visitor.inbox_id,
                 identifier=visitor.identifier,
-                content=check_message(fields),
+                content=check_message(fields, files),
+                attachments=files,
                 match_email=False,
             ),
         )

@@ -10,6 +10,9 @@
  *
  * Files listed with a message are fetched from /widget/{token}/attachments/{id} with the
  * visitor header (a plain link could not send it) and saved through a blob: URL.
+ *
+ * The customer's own files (the 📎 button) are checked against the server's limits before
+ * anything is uploaded, listed until sent, then posted with the text as multipart.
  */
 (function () {
   "use strict";
@@ -33,6 +36,15 @@
   var prechatError = document.getElementById("prechat-error");
   var composer = document.getElementById("composer");
   var input = composer.elements.namedItem("content");
+  var attach = document.getElementById("attach");
+  var picker = document.getElementById("attach-input");
+  var chosenList = document.getElementById("chosen");
+  var limits = {
+    files: Number(chosenList.dataset.maxFiles),
+    file: Number(chosenList.dataset.maxFile),
+    upload: Number(chosenList.dataset.maxUpload),
+  };
+  var chosen = [];
   var notice = document.getElementById("notice");
   var csat = document.getElementById("csat");
   var csatStars = Array.prototype.slice.call(csat.querySelectorAll(".star"));
@@ -78,14 +90,17 @@
     if (embedded) window.parent.postMessage(Object.assign({ handoff: true }, message), "*");
   }
 
+  // A FormData body goes as it is: the browser writes the multipart boundary into its own
+  // Content-Type.
   function api(method, path, body) {
+    var form = body instanceof FormData;
     var headers = { accept: "application/json" };
-    if (body) headers["content-type"] = "application/json";
+    if (body && !form) headers["content-type"] = "application/json";
     if (visitor) headers["x-visitor-token"] = visitor;
     return fetch("/widget/" + encodeURIComponent(token) + "/" + path, {
       method: method,
       headers: headers,
-      body: body ? JSON.stringify(body) : undefined,
+      body: form ? body : body ? JSON.stringify(body) : undefined,
       credentials: "omit",
       cache: "no-store",
     }).then(function (response) {
@@ -237,6 +252,89 @@
     }, 60000);
   }
 
+  /* The customer's files: picked, checked, listed with a × each, sent with the next message. */
+
+  function named(text, name) {
+    return text.replace("{name}", name);
+  }
+
+  function chosenBytes() {
+    return chosen.reduce(function (sum, file) {
+      return sum + file.size;
+    }, 0);
+  }
+
+  // The same limits the server checks (inbox/attachments.py), told before a long upload.
+  function problemWith(file) {
+    var texts = chosenList.dataset;
+    if (chosen.length >= limits.files) return texts.sTooMany;
+    if (!file.size) return named(texts.sEmpty, file.name);
+    if (file.size > limits.file) return named(texts.sTooLarge, file.name);
+    if (chosenBytes() + file.size > limits.upload) return texts.sTogether;
+    return "";
+  }
+
+  function choose(files) {
+    var problem = "";
+    Array.prototype.forEach.call(files, function (file) {
+      var found = problemWith(file);
+      if (found) problem = problem || found;
+      else chosen.push(file);
+    });
+    showNotice(problem);
+    listChosen();
+  }
+
+  function listChosen() {
+    chosenList.textContent = "";
+    chosen.forEach(function (file, index) {
+      var item = document.createElement("li");
+      var label = document.createElement("span");
+      label.dir = "auto";
+      label.textContent = "📎 " + file.name + " (" + humanSize(file.size) + ")";
+      var remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "remove";
+      remove.textContent = "×";
+      remove.setAttribute("aria-label", named(chosenList.dataset.sRemove, file.name));
+      remove.title = remove.getAttribute("aria-label");
+      remove.addEventListener("click", function () {
+        chosen.splice(index, 1);
+        listChosen();
+        (chosen.length ? chosenList.querySelector(".remove") : attach).focus();
+      });
+      item.appendChild(label);
+      item.appendChild(remove);
+      chosenList.appendChild(item);
+    });
+    chosenList.hidden = !chosen.length;
+  }
+
+  function clearChosen() {
+    chosen = [];
+    listChosen();
+  }
+
+  // Text alone stays JSON, as before files existed; with files, multipart.
+  function messageBody(content) {
+    if (!chosen.length) return { content: content };
+    var body = new FormData();
+    body.append("content", content);
+    chosen.forEach(function (file) {
+      body.append("files", file, file.name);
+    });
+    return body;
+  }
+
+  attach.addEventListener("click", function () {
+    picker.click();
+  });
+
+  picker.addEventListener("change", function () {
+    choose(picker.files);
+    picker.value = ""; // so picking the same file again, after removing it, still counts
+  });
+
   /* The rating row after a resolution. */
 
   // The rating question carries the survey's link: make it one, for customers who prefer
@@ -354,6 +452,7 @@
 
   function forget() {
     saveToken(null);
+    clearChosen();
     closeSocket();
     showPrechat();
   }
@@ -504,13 +603,15 @@
   composer.addEventListener("submit", function (event) {
     event.preventDefault();
     var content = input.value.trim();
-    if (!content || composer.dataset.busy) return;
+    if ((!content && !chosen.length) || composer.dataset.busy) return;
     composer.dataset.busy = "1";
     composer.classList.add("busy");
-    api("POST", "messages", { content: content })
+    attach.disabled = true;
+    api("POST", "messages", messageBody(content))
       .then(function (result) {
         if (result.status === 201) {
           input.value = "";
+          clearChosen();
           grow();
           showNotice("");
           append(result.data.message);
@@ -529,6 +630,7 @@
       .finally(function () {
         delete composer.dataset.busy;
         composer.classList.remove("busy");
+        attach.disabled = false;
         input.focus();
       });
   });

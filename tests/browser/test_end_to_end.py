@@ -157,3 +157,45 @@ def test_an_agent_attaches_a_file_and_the_customer_downloads_it(
     assert download.suggested_filename == "invoice.pdf"
     assert Path(download.path()).read_bytes() == invoice
     expect(page.locator("#notice")).to_be_hidden()
+
+
+def test_a_customer_sends_a_file_from_the_widget_and_the_agent_sees_it_live(
+    browser: Browser, live_server: str, session: Session
+) -> None:
+    w = build_world(session)
+    _, agent = signed_in(browser, live_server, "dana@example.com")
+    page = browser.new_context(base_url=live_server).new_page()
+    page.goto(f"/widget/{w.webchat.widget_token}/frame")
+    page.fill("#prechat input[name=name]", "Olivia Bennett")
+    page.fill("#prechat input[name=email]", "olivia@example.org")
+    page.select_option("#prechat select[name=department]", label="Support L1")
+    page.fill("#prechat textarea[name=content]", "My lamp arrived broken")
+    page.click("#prechat button[type=submit]")
+    row = agent.locator("#rows .row", has_text="My lamp arrived broken")
+    expect(row).to_be_visible(timeout=5000)
+    row.locator("a").click()
+    expect(agent.locator(".thread")).to_contain_text("My lamp arrived broken")
+
+    # Over the limit: told at once in the notice line, and never listed or uploaded.
+    picker = page.locator("#attach-input")
+    big = b"x" * (10 * 1024 * 1024 + 1)
+    picker.set_input_files(FilePayload(name="video.mov", mimeType="video/quicktime", buffer=big))
+    expect(page.locator("#notice")).to_have_text("video.mov is larger than 10 MiB.")
+    expect(page.locator("#chosen")).to_be_hidden()
+
+    # The 📎 button is a real, named button; the picked file is listed until it is sent.
+    expect(page.get_by_role("button", name="Attach files")).to_be_enabled()
+    photo = b"\x89PNG the broken lamp"
+    picker.set_input_files(FilePayload(name="lamp.png", mimeType="image/png", buffer=photo))
+    expect(page.locator("#chosen li")).to_contain_text("📎 lamp.png (20 byte")
+    expect(page.get_by_role("button", name="Remove lamp.png")).to_be_visible()
+    expect(page.locator("#notice")).to_be_hidden()
+    page.click("#composer button.send")
+    expect(page.locator("#messages .msg.incoming .file")).to_contain_text("📎 lamp.png")
+    expect(page.locator("#chosen")).to_be_hidden()
+
+    link = agent.locator(".thread a[download]", has_text="lamp.png")
+    expect(link).to_be_visible(timeout=5000)
+    href = link.get_attribute("href")
+    assert href is not None
+    assert agent.request.get(href).body() == photo

@@ -5,6 +5,7 @@ inbox configs, provider stand-ins) stays in each channel's test module."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -141,18 +142,28 @@ def only(messages: list[Message]) -> Message:
 # -- replies -----------------------------------------------------------------------------
 
 
-def answer(session: Session, conversation: Conversation, agent: Agent, content: str) -> int:
+def answer(
+    session: Session,
+    conversation: Conversation,
+    agent: Agent,
+    content: str,
+    files: Sequence[dict[str, Any]] = (),
+) -> int:
     """The agent replies in the conversation; the reply's id (its delivery waits in the
     outbox)."""
-    message = do_reply(session=session, conversation=conversation, agent=agent, content=content)
+    message = do_reply(
+        session=session, conversation=conversation, agent=agent, content=content, files=files
+    )
     assert message.id is not None
     return message.id
 
 
-def reply(session: Session, w: World, inbox: Inbox, content: str) -> int:
-    """Dana replies in the inbox's one conversation; the reply's id."""
+def reply(
+    session: Session, w: World, inbox: Inbox, content: str, files: Sequence[dict[str, Any]] = ()
+) -> int:
+    """Dana replies in the inbox's one conversation (with `files`, if any); the reply's id."""
     [conversation] = conversations_of(session, inbox)
-    return answer(session, conversation, w.dana, content)
+    return answer(session, conversation, w.dana, content, files)
 
 
 def parse_delivery(db: Database, adapter: WebhookAdapter, inbox_id: int, body: bytes) -> Parsed:

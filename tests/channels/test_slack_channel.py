@@ -1,6 +1,6 @@
 """Slack as a support channel (docs/channels/slack.md): Events API payloads as Slack sends
-them, signed with the app's signing secret, and replies through chat.postMessage to a local
-stand-in that checks what Slack checks."""
+them, signed with the app's signing secret, and replies through chat.postMessage and the
+external file upload to a local stand-in that checks what Slack checks."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import hmac
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
@@ -50,42 +51,126 @@ def signed(body: bytes, *, secret: str = SECRET, at: int | None = None) -> dict[
     }
 
 
-def web_api(standin: StandIn) -> Any:
-    """chat.postMessage as Slack checks it: the bot token as a Bearer token, a JSON or form
-    body naming a channel the bot is in and a text; `ok` and the new message's ts back."""
+def arguments(query: str, headers: dict[str, str], body: bytes) -> dict[str, Any] | None:
+    """A Web API call's arguments, from the query string and a JSON or form body as Slack
+    reads them; None for a body Slack refuses."""
+    data: dict[str, Any] = dict(parse_qsl(query))
+    content_type = headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        data |= json.loads(body)
+    elif content_type.startswith("application/x-www-form-urlencoded") or not body:
+        data |= dict(parse_qsl(body.decode()))
+    else:
+        return None
+    return data
 
-    def check(path: str, headers: dict[str, str], body: bytes) -> Answer:
-        if path != "/api/chat.postMessage":
-            return 404, b'{"ok": false, "error": "unknown_method"}'
+
+@dataclass
+class Upload:
+    filename: str
+    length: int
+    data: bytes | None = None
+
+
+@dataclass
+class SharedFile:
+    name: str
+    title: str
+    data: bytes
+    channel: str
+    thread_ts: str
+
+
+class FakeSlack:
+    """chat.postMessage and the external upload as Slack checks them: the bot token as a
+    Bearer token, a channel the bot is in, a text; an upload_url (on the stand-in) for a
+    filename and a length, the bytes posted there of that length, then the file id completed
+    into a channel's thread. Files completed land in `shared`."""
+
+    def __init__(self, standin: StandIn) -> None:
+        self.standin = standin
+        self.uploads: dict[str, Upload] = {}
+        self.shared: list[SharedFile] = []
+
+    def check(self, path: str, headers: dict[str, str], body: bytes) -> Answer:
+        url = urlsplit(path)
+        if url.path.startswith("/upload/v1/"):
+            # The upload_url is signed by its path: no token.
+            return self.receive_bytes(url.path.removeprefix("/upload/v1/"), body)
         if headers.get("authorization") != f"Bearer {TOKEN}":
             return 200, b'{"ok": false, "error": "invalid_auth"}'
-        content_type = headers.get("content-type", "")
-        if content_type.startswith("application/json"):
-            data = json.loads(body)
-        elif content_type.startswith("application/x-www-form-urlencoded"):
-            data = dict(parse_qsl(body.decode()))
-        else:
+        data = arguments(url.query, headers, body)
+        if data is None:
             return 200, b'{"ok": false, "error": "invalid_form_data"}'
+        methods = {
+            "/api/chat.postMessage": self.post_message,
+            "/api/files.getUploadURLExternal": self.upload_url,
+            "/api/files.completeUploadExternal": self.complete_upload,
+        }
+        method = methods.get(url.path)
+        if method is None:
+            return 404, b'{"ok": false, "error": "unknown_method"}'
+        return 200, json.dumps(method(data)).encode()
+
+    def post_message(self, data: dict[str, Any]) -> dict[str, Any]:
         if data.get("channel") != CHANNEL:
-            return 200, b'{"ok": false, "error": "channel_not_found"}'
+            return {"ok": False, "error": "channel_not_found"}
         if not data.get("text"):
-            return 200, b'{"ok": false, "error": "no_text"}'
-        ts = f"1763290{len(standin.received):03d}.000100"
+            return {"ok": False, "error": "no_text"}
+        ts = f"1763290{len(self.standin.received):03d}.000100"
         message = {"type": "message", "text": data["text"], "bot_id": "B0HANDOFF", "ts": ts}
         if data.get("thread_ts"):
             message["thread_ts"] = data["thread_ts"]
-        return 200, json.dumps(
-            {"ok": True, "channel": CHANNEL, "ts": ts, "message": message}
-        ).encode()
+        return {"ok": True, "channel": CHANNEL, "ts": ts, "message": message}
 
-    return check
+    def upload_url(self, data: dict[str, Any]) -> dict[str, Any]:
+        length = str(data.get("length") or "")
+        if not data.get("filename") or not length.isdigit() or int(length) == 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F0UPLOAD{len(self.uploads):03d}"
+        self.uploads[file_id] = Upload(str(data["filename"]), int(length))
+        upload_url = f"{self.standin.url}/upload/v1/{file_id}"
+        return {"ok": True, "upload_url": upload_url, "file_id": file_id}
+
+    def receive_bytes(self, file_id: str, body: bytes) -> Answer:
+        upload = self.uploads.get(file_id)
+        if upload is None:
+            return 404, b"no such upload"
+        upload.data = body
+        return 200, f"OK - {len(body)}".encode(), {"content-type": "text/plain"}
+
+    def complete_upload(self, data: dict[str, Any]) -> dict[str, Any]:
+        files = json.loads(str(data.get("files") or "[]"))
+        if not isinstance(files, list) or not files:
+            return {"ok": False, "error": "invalid_arguments"}
+        if data.get("channel_id") != CHANNEL:
+            return {"ok": False, "error": "channel_not_found"}
+        if not data.get("thread_ts"):
+            return {"ok": False, "error": "invalid_arguments"}  # Handoff always replies in a thread
+        uploads = [self.uploads.get(str(f.get("id"))) for f in files]
+        if any(u is None or u.data is None for u in uploads):
+            return {"ok": False, "error": "file_not_found"}
+        if any(u is not None and u.data is not None and len(u.data) != u.length for u in uploads):
+            return {"ok": False, "error": "file_upload_size_mismatch"}
+        for file, upload in zip(files, uploads, strict=True):
+            assert upload is not None and upload.data is not None
+            title = str(file.get("title") or upload.filename)
+            shared = SharedFile(upload.filename, title, upload.data, CHANNEL, data["thread_ts"])
+            self.shared.append(shared)
+        return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
 
 
 @pytest.fixture
-def slack() -> Iterator[StandIn]:
+def slack_api() -> Iterator[FakeSlack]:
     with standin_server() as standin:
-        standin.check = web_api(standin)
-        yield standin
+        fake = FakeSlack(standin)
+        standin.check = fake.check
+        yield fake
+
+
+@pytest.fixture
+def slack(slack_api: FakeSlack) -> StandIn:
+    return slack_api.standin
 
 
 def slack_inbox(session: Session, slack: StandIn) -> Inbox:
@@ -466,3 +551,81 @@ async def test_slack_out_of_reach_is_tried_again(
     shown = stored(db, message_id)
     assert shown.delivery == "pending"
     assert shown.error is not None and "Slack could not be reached" in shown.error
+
+
+# -- sending files -----------------------------------------------------------------------
+
+INVOICE = {
+    "filename": "invoice INV-2291.pdf",
+    "content_type": "application/pdf",
+    "data": b"%PDF-1.4 invoice",
+}
+SCREENSHOT = {"filename": "fixed.png", "content_type": "image/png", "data": b"\x89PNG\r\n\x1a\n"}
+
+
+async def test_a_reply_with_files_posts_the_text_then_each_file_in_the_thread(
+    session: Session, db: Database, slack_api: FakeSlack
+) -> None:
+    w, inbox = customer_thread(session, db, slack_api.standin)
+    text = "Here is the corrected invoice & a screenshot."
+    message_id = reply(session, w, inbox, text, [INVOICE, SCREENSHOT])
+    async with httpx.AsyncClient() as http:
+        await deliver(db, http, message_id)
+    [posted] = [r for r in slack_api.standin.received if r.path == "/api/chat.postMessage"]
+    assert posted.json()["text"] == "Here is the corrected invoice &amp; a screenshot."
+    assert posted.json()["thread_ts"] == ROOT_TS
+    shared = slack_api.shared
+    assert [(f.name, f.data) for f in shared] == [
+        ("invoice INV-2291.pdf", INVOICE["data"]),
+        ("fixed.png", SCREENSHOT["data"]),
+    ]
+    assert {(f.channel, f.thread_ts) for f in shared} == {(CHANNEL, ROOT_TS)}
+    shown = stored(db, message_id)
+    assert shown.delivery == "sent" and shown.external_id == "1763290001.000100"
+
+
+async def test_a_reply_of_files_only_posts_no_message(
+    session: Session, db: Database, slack_api: FakeSlack
+) -> None:
+    w, inbox = customer_thread(session, db, slack_api.standin)
+    message_id = reply(session, w, inbox, "", [INVOICE])
+    async with httpx.AsyncClient() as http:
+        await deliver(db, http, message_id)
+    assert all(r.path != "/api/chat.postMessage" for r in slack_api.standin.received)
+    [shared] = slack_api.shared
+    assert (shared.name, shared.data, shared.thread_ts) == (
+        "invoice INV-2291.pdf",
+        INVOICE["data"],
+        ROOT_TS,
+    )
+    shown = stored(db, message_id)
+    # Slack shares a file after answering: the reply is known by the file's id.
+    assert shown.delivery == "sent" and shown.external_id == "F0UPLOAD000"
+
+
+async def test_a_retry_after_the_second_file_failed_sends_only_that_file(
+    session: Session, db: Database, slack_api: FakeSlack
+) -> None:
+    w, inbox = customer_thread(session, db, slack_api.standin)
+    message_id = reply(session, w, inbox, "Both files attached.", [INVOICE, SCREENSHOT])
+    completed = 0
+
+    def second_file_rate_limited(path: str, headers: dict[str, str], body: bytes) -> Answer:
+        nonlocal completed
+        if path.startswith("/api/files.completeUploadExternal"):
+            completed += 1
+            if completed == 2:
+                return 429, b'{"ok": false, "error": "ratelimited"}', {"retry-after": "20"}
+        return slack_api.check(path, headers, body)
+
+    slack_api.standin.check = second_file_rate_limited
+    async with httpx.AsyncClient() as http:
+        await deliver(db, http, message_id)
+        shown = stored(db, message_id)
+        assert shown.delivery == "pending"
+        assert shown.error is not None and "Slack refused: ratelimited" in shown.error
+        await deliver(db, http, message_id)
+    posted = [r for r in slack_api.standin.received if r.path == "/api/chat.postMessage"]
+    assert len(posted) == 1
+    assert [f.name for f in slack_api.shared] == ["invoice INV-2291.pdf", "fixed.png"]
+    assert stored(db, message_id).delivery == "sent"

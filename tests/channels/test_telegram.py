@@ -21,10 +21,9 @@ from channels.long_text import split_text, utf16_units
 from channels.telegram import TelegramChannel
 from inbox.accounts import do_create_inbox
 from inbox.clock import utcnow
-from inbox.conversations import do_reply
 from inbox.db import Database
 from inbox.models import Contact, Conversation, Inbox, Message, MessageKind, OutboxEntry
-from tests.channels.helpers import conversations_of, fixture_json, messages_of, reply, stored
+from tests.channels.helpers import fixture_json, messages_of, reply, stored
 from tests.factories import World, build_world
 from tests.standins import Answer, FormField, Received, StandIn, form_fields, standin_server
 
@@ -427,18 +426,6 @@ INVOICE = {
 LABEL = {"filename": "retoure.png", "content_type": "image/png", "data": b"\x89PNG\r\n\x1a\n"}
 
 
-def reply_with_files(
-    session: Session, w: World, inbox: Inbox, content: str, files: list[dict[str, Any]]
-) -> int:
-    """Dana replies in the inbox's one conversation with `files`; the reply's id."""
-    [conversation] = conversations_of(session, inbox)
-    message = do_reply(
-        session=session, conversation=conversation, agent=w.dana, content=content, files=files
-    )
-    assert message.id is not None
-    return message.id
-
-
 def documents(received: list[Received]) -> list[FormField]:
     """The `document` part of each sendDocument the stand-in received, in order."""
     fields = [form_fields(r.headers, r.body) for r in received if r.path.endswith("/sendDocument")]
@@ -460,7 +447,7 @@ async def test_a_reply_with_files_sends_each_as_a_document_with_the_text_as_capt
 ) -> None:
     w, inbox = customer_chat(session, db, telegram)
     text = "Rechnung und Etikett anbei."
-    message_id = reply_with_files(session, w, inbox, text, [INVOICE, LABEL])
+    message_id = reply(session, w, inbox, text, [INVOICE, LABEL])
     async with httpx.AsyncClient() as http:
         await deliver(db, http, message_id)
     assert methods(telegram.received) == ["sendDocument", "sendDocument"]
@@ -477,7 +464,7 @@ async def test_a_reply_of_files_only_sends_only_documents(
     session: Session, db: Database, telegram: StandIn
 ) -> None:
     w, inbox = customer_chat(session, db, telegram)
-    message_id = reply_with_files(session, w, inbox, "", [INVOICE, LABEL])
+    message_id = reply(session, w, inbox, "", [INVOICE, LABEL])
     async with httpx.AsyncClient() as http:
         await deliver(db, http, message_id)
     assert methods(telegram.received) == ["sendDocument", "sendDocument"]
@@ -491,7 +478,7 @@ async def test_a_text_too_long_for_a_caption_goes_first_as_a_message(
     w, inbox = customer_chat(session, db, telegram)
     # 513 characters but 1026 UTF-16 units: over the caption's 1024 as Telegram counts.
     text = "🙂" * 513
-    message_id = reply_with_files(session, w, inbox, text, [INVOICE])
+    message_id = reply(session, w, inbox, text, [INVOICE])
     async with httpx.AsyncClient() as http:
         await deliver(db, http, message_id)
     assert methods(telegram.received) == ["sendMessage", "sendDocument"]
@@ -505,7 +492,7 @@ async def test_a_retry_after_a_failed_document_sends_only_what_is_missing(
 ) -> None:
     w, inbox = customer_chat(session, db, telegram)
     text = "Bitte lesen Sie die Hinweise zur Rücksendung. " * 30  # too long for a caption
-    message_id = reply_with_files(session, w, inbox, text, [INVOICE, LABEL])
+    message_id = reply(session, w, inbox, text, [INVOICE, LABEL])
     accept = bot_api(telegram)
     down = b'{"ok": false, "error_code": 500, "description": "Internal Server Error"}'
     telegram.check = lambda path, headers, body: (

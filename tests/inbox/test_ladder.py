@@ -14,9 +14,11 @@ from inbox.accounts import do_create_inbox, do_create_team
 from inbox.clock import FrozenClock, utcnow
 from inbox.db import Database
 from inbox.escalation import do_accept
+from inbox.events import Event
 from inbox.ladder import run_due
 from inbox.models import Alert, AuditEntry, Escalation, Inbox, SlaStageRun, Team
 from inbox.scheduler import SlaTimer
+from inbox.sla import timer_moved
 from tests.factories import World, build_world
 
 from .sla_support import notified, reload, runs, use_policy, warsaw, writes
@@ -250,3 +252,18 @@ async def _stage_run(db: Database, deadline: datetime) -> SlaStageRun | None:
             return found
         await asyncio.sleep(0.05)
     return None
+
+
+async def test_a_cancel_that_meets_a_wake_up_still_stops_the_timer(db: Database) -> None:
+    """asyncio.wait_for on 3.11 returned the event and dropped the cancel when both came in
+    the same loop turn: the loop then ran on, and the app's shutdown waited for it forever."""
+    timer = SlaTimer(db, max_wait=timedelta(seconds=30))
+    wakes: asyncio.Queue[Event] = asyncio.Queue()
+    sleeping = asyncio.create_task(timer._sleep(wakes))
+    await asyncio.sleep(0)  # waiting on the queue now
+    wakes.put_nowait(timer_moved(1, utcnow() + timedelta(minutes=5)))
+    sleeping.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        async with asyncio.timeout(2):
+            await sleeping
+    assert sleeping.cancelled(), "the cancel was swallowed"

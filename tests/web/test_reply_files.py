@@ -205,3 +205,20 @@ def test_a_note_carries_files_for_teammates_only(app_client: TestClient, session
     )
     assert created.status_code == 201 and created.json()["private"] is True
     assert [a["filename"] for a in created.json()["attachments"]] == ["app.log"]
+
+
+def test_too_many_files_are_refused_with_the_limit_however_many(
+    app_client: TestClient, session: Session
+) -> None:
+    w = build_world(session)
+    c = customer_writes(session, w.webchat, team=w.support).conversation
+    login(app_client, "dana@example.com")
+    for count in (11, 40):
+        response = app_client.post(
+            f"/conversations/{c.id}/reply",
+            data={"content": "x"},
+            files=[("files", (f"f{i}.txt", b"a", "text/plain")) for i in range(count)],
+            headers=csrf_headers(app_client),
+        )
+        assert response.status_code == 422 and "at most 10 files per reply" in response.text
+    assert stored_files(session) == []
