@@ -22,7 +22,9 @@ import contextlib
 import heapq
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import httpx
 from sqlmodel import Session, col, func, select
@@ -35,6 +37,7 @@ from .models import Conversation
 from .notifiers.sender import run_alert_sender
 from .sla import TIMER_EVENT
 
+T = TypeVar("T")
 log = logging.getLogger("handoff.sla")
 
 # Longest sleep: how late a timer set by another process can be noticed.
@@ -105,10 +108,10 @@ class SlaTimer:
         if not self._pop_due(now):
             return []
         with self.db.session() as session:  # used by one thread at a time
-            due_pass = await asyncio.to_thread(DuePass, session, now)
-            while await asyncio.to_thread(due_pass.step, session):
+            due_pass = await _in_thread(DuePass, session, now)
+            while await _in_thread(due_pass.step, session):
                 await asyncio.sleep(0)
-            await asyncio.to_thread(self._push_upcoming, session)
+            await _in_thread(self._push_upcoming, session)
         return due_pass.fired
 
     def _pop_due(self, now: datetime) -> bool:
@@ -140,6 +143,8 @@ class SlaTimer:
                     if fired:
                         log.info("SLA stages fired: %s", ", ".join(fired))
                 except Exception:
+                    if _being_cancelled():
+                        raise  # an error met on the way out must not keep the loop alive
                     log.exception("SLA timer run failed; retrying")
                     self.push(now + timedelta(seconds=5), 0)
                 await self._sleep(sub.queue)
@@ -170,6 +175,25 @@ class SlaTimer:
         while not wakes.empty():
             more = wakes.get_nowait()
             self.push(datetime.fromisoformat(more.data["at"]), int(more.data["conversation_id"]))
+
+
+async def _in_thread(func: Callable[..., T], *args: Any) -> T:
+    """`func` in a worker thread. Cancelled meanwhile, it waits for the thread to finish
+    before the cancel goes on: the caller then closes the session the thread was using, and
+    closing it under the thread failed with an error that replaced the cancel (the loop ran
+    on, and shutdown waited for it forever)."""
+    future = asyncio.ensure_future(asyncio.to_thread(func, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await future
+        raise
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def run_sla_timers(db: Database, http: httpx.AsyncClient, *, base_url: str) -> None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlmodel import Session, col, select
 
 from inbox.accounts import do_create_inbox, do_create_team
@@ -15,7 +18,7 @@ from inbox.clock import FrozenClock, utcnow
 from inbox.db import Database
 from inbox.escalation import do_accept
 from inbox.events import Event
-from inbox.ladder import run_due
+from inbox.ladder import DuePass, run_due
 from inbox.models import Alert, AuditEntry, Escalation, Inbox, SlaStageRun, Team
 from inbox.scheduler import SlaTimer
 from inbox.sla import timer_moved
@@ -239,7 +242,8 @@ async def test_the_loop_fires_a_stage_within_a_second_of_its_due_time(
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await task
+            async with asyncio.timeout(5):  # a swallowed cancel fails here, not hangs
+                await task
     assert run is not None, "the stage did not fire"
     assert timedelta(0) <= run.fired_at - run.due_at < timedelta(seconds=1)
 
@@ -267,3 +271,42 @@ async def test_a_cancel_that_meets_a_wake_up_still_stops_the_timer(db: Database)
         async with asyncio.timeout(2):
             await sleeping
     assert sleeping.cancelled(), "the cancel was swallowed"
+
+
+async def test_a_cancel_during_a_step_lets_the_thread_finish_before_its_session_closes(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing the session under the worker thread failed with an error that replaced the
+    cancel, and the timer loop ran on: a shutdown that never ended."""
+    timer = SlaTimer(db)
+    timer.push(utcnow() - timedelta(seconds=1), 0)
+    entered, release = threading.Event(), threading.Event()
+    order: list[str] = []
+
+    def slow_step(self: DuePass, session: Session) -> bool:
+        entered.set()
+        release.wait(5)
+        order.append("step done")
+        return False
+
+    @contextlib.contextmanager
+    def recorded_session() -> Iterator[Session]:
+        with db.open_session() as session:
+            try:
+                yield session
+            finally:
+                order.append("closed")
+
+    monkeypatch.setattr(DuePass, "step", slow_step)
+    monkeypatch.setattr(db, "session", recorded_session)
+    task = asyncio.create_task(timer.run_due_in_steps(utcnow()))
+    await asyncio.to_thread(entered.wait, 5)
+    task.cancel()
+    await asyncio.sleep(0.05)
+    assert order == [], "the session stays open while the thread uses it"
+    release.set()
+    with contextlib.suppress(asyncio.CancelledError):
+        async with asyncio.timeout(5):
+            await task
+    assert task.cancelled()
+    assert order == ["step done", "closed"]
