@@ -186,9 +186,18 @@ async def _in_thread(func: Callable[..., T], *args: Any) -> T:
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await future
+        await _wait_out(future)
         raise
+
+
+async def _wait_out(future: asyncio.Future[Any]) -> None:
+    """Until the thread behind `future` is done, whatever it ended with; a second cancel
+    meanwhile does not cut the wait short (the thread would still hold the session)."""
+    while not future.done():
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.shield(future)
+    if not future.cancelled():
+        future.exception()  # retrieved: its error was the step's, and the cancel wins
 
 
 def _being_cancelled() -> bool:
