@@ -42,6 +42,8 @@ class OutboundMessage:
     reply_to: str | None = None
     # Attachments of the message: {"filename", "content_type", "size", "data"}.
     files: list[dict[str, Any]] = field(default_factory=list)
+    # [name, provider id] of the parts an earlier attempt sent (long_text.send_parts).
+    parts_sent: list[list[str]] = field(default_factory=list)
 
 
 class SendFailed(Exception):
@@ -57,6 +59,8 @@ class SendFailed(Exception):
         super().__init__(reason)
         self.permanent = permanent
         self.retry_after = retry_after
+        # Set by long_text.send_parts: what went out before the failure, kept for the retry.
+        self.parts_sent: list[list[str]] | None = None
 
 
 def failure_from_response(response: httpx.Response, what: str) -> SendFailed:

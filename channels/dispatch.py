@@ -137,7 +137,13 @@ def load_outbound(db: Database, message_id: int) -> OutboundMessage | None:
         thread = [ext for ext, _ in earlier if ext]
         reply_to = next((ext for ext, kind in reversed(earlier) if kind == "incoming"), None)
         files = [
-            {"filename": f.filename, "content_type": f.content_type, "size": f.size, "data": f.data}
+            {
+                "id": f.id,
+                "filename": f.filename,
+                "content_type": f.content_type,
+                "size": f.size,
+                "data": f.data,
+            }
             for f in session.exec(
                 select(Attachment)
                 .where(Attachment.message_id == message_id)
@@ -155,6 +161,7 @@ def load_outbound(db: Database, message_id: int) -> OutboundMessage | None:
             thread=thread,
             reply_to=reply_to,
             files=files,
+            parts_sent=entry.parts_sent,
         )
 
 
@@ -171,6 +178,7 @@ async def deliver(
     permanent = False
     retry_after: float | None = None
     provider_id: str | None = None
+    parts_sent: list[list[str]] | None = None
     started = time.monotonic()
     if adapter is None:
         error, permanent = f"no adapter for channel {outbound.inbox.channel}", True
@@ -179,6 +187,7 @@ async def deliver(
             provider_id = await adapter.send(outbound, http)
         except SendFailed as exc:
             error, permanent, retry_after = str(exc), exc.permanent, exc.retry_after
+            parts_sent = exc.parts_sent
         except (TimeoutError, httpx.HTTPError, OSError) as exc:
             error = f"{type(exc).__name__}: {exc}".rstrip(": ")
         except Exception as exc:  # a fault of ours; logged in full, retried like an outage
@@ -195,6 +204,7 @@ async def deliver(
             permanent=permanent,
             retry_after=retry_after,
             provider_id=provider_id,
+            parts_sent=parts_sent,
             duration_ms=int((time.monotonic() - started) * 1000),
         )
 

@@ -25,10 +25,10 @@ from .base import (
     WrongVerifyToken,
     failure_from_response,
 )
-from .long_text import PartsSent
+from .long_text import send_parts
 
 DEFAULT_API_BASE = "https://graph.facebook.com/v21.0"
-# One request to Graph each, named for PartsSent ("text 1", "file 2"...), in order.
+# One request to Graph each, named for send_parts ("text 1", "file 2"...), in order.
 Steps = dict[str, Callable[[], Awaitable[str]]]
 # Graph error codes that mean "slow down": application, user, page and WhatsApp throughput
 # limits. Anything else a 4xx says will fail the same way again.
@@ -155,26 +155,10 @@ async def post_graph(
     return data
 
 
-async def send_steps(parts_sent: PartsSent, outbound: OutboundMessage, steps: Steps) -> str:
+async def send_steps(outbound: OutboundMessage, steps: Steps) -> str:
     """Run each step not yet done, in order; the last one's id (receipts for it imply the
-    rest). A retry after a transient failure starts at the step that failed.
-
-    A failure after the first step keeps its kind and says how many parts went out before
-    it, so an agent who sends the reply again knows the customer has those already.
-    """
-    names = list(steps)
-
-    async def run(name: str) -> str:
-        try:
-            return await steps[name]()
-        except SendFailed as exc:
-            before = names.index(name)
-            if before == 0:
-                raise
-            reason = f"{exc} (after {before} of {len(names)} parts went out)"
-            raise SendFailed(reason, permanent=exc.permanent, retry_after=exc.retry_after) from exc
-
-    return (await parts_sent.send(outbound, names, run))[-1]
+    rest). A retry, the outbox's or an agent's "send again", starts at the step that failed."""
+    return (await send_parts(outbound, list(steps), lambda name: steps[name]()))[-1]
 
 
 def readable_location(

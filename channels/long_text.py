@@ -7,9 +7,9 @@ a space, never inside a word when it can be helped.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+
+import httpx
 
 from .base import OutboundMessage, SendFailed
 
@@ -48,35 +48,45 @@ def split_text(text: str, limit: int, weight: Callable[[str], int] = one_unit) -
     return parts
 
 
-class PartsSent:
-    """Which parts of a long reply already went out, so that a retry after a failure in the
-    middle (a 429 on the third part) resumes there instead of repeating the first ones.
+async def send_parts(
+    outbound: OutboundMessage,
+    names: list[str],
+    post: Callable[[str], Awaitable[str]],
+) -> list[str]:
+    """Post each part not yet posted, in order; the provider's ids of all of them.
 
-    Kept in memory: after a restart, or on another worker, the whole reply is sent again.
+    A reply that goes out as several requests (a long text cut in parts, then its files) can
+    fail in the middle: a 429 on the third part. The parts that went out are handed back on
+    the `SendFailed` (`parts_sent`), the outbox keeps them with the message's entry, and the
+    next attempt (`outbound.parts_sent`) starts after them, in this worker or another, before
+    or after a restart. Parts are matched by name, in order: a reply whose parts changed
+    meanwhile starts over rather than skip a part the customer never got.
     """
-
-    def __init__(self, keep: int = 1000) -> None:
-        self._done: OrderedDict[tuple[Any, ...], list[str]] = OrderedDict()
-        self._keep = keep
-
-    async def send(
-        self,
-        outbound: OutboundMessage,
-        parts: list[str],
-        post: Callable[[str], Awaitable[str]],
-    ) -> list[str]:
-        """Post each part not yet posted, in order; the provider's ids of all of them."""
-        message = outbound.message
-        # The id alone is not enough: a test database (or SQLite after a delete) reuses ids.
-        key = (message.id, message.created_at, len(parts))
-        done = self._done.pop(key, [])
-        try:
-            for part in parts[len(done) :]:
-                done.append(await post(part))
-        except SendFailed as exc:
-            if done and not exc.permanent:
-                self._done[key] = done
-                while len(self._done) > self._keep:
-                    self._done.popitem(last=False)
+    done: list[list[str]] = []
+    for (name, provider_id), wanted in zip(outbound.parts_sent, names, strict=False):
+        if name != wanted:
+            break
+        done.append([name, provider_id])
+    try:
+        for name in names[len(done) :]:
+            done.append([name, await post(name)])
+    except SendFailed as exc:
+        if not done:
+            exc.parts_sent = done
             raise
-        return done
+        raise _after(exc, done, names) from exc
+    except (TimeoutError, httpx.HTTPError, OSError) as exc:
+        if not done:
+            raise  # the dispatcher retries an outage; nothing to remember
+        # Unanswered, like an outage; but what went out before it must be remembered.
+        unreachable = SendFailed(f"{type(exc).__name__}: {exc}".rstrip(": "))
+        raise _after(unreachable, done, names) from exc
+    return [provider_id for _, provider_id in done]
+
+
+def _after(exc: SendFailed, done: list[list[str]], names: list[str]) -> SendFailed:
+    # The agent who reads the error should know the customer has these parts already.
+    reason = f"{exc} (after {len(done)} of {len(names)} parts went out)"
+    failed = SendFailed(reason, permanent=exc.permanent, retry_after=exc.retry_after)
+    failed.parts_sent = done
+    return failed

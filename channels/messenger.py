@@ -41,7 +41,7 @@ from .graph import (
     readable_location,
     send_steps,
 )
-from .long_text import PartsSent, split_text
+from .long_text import split_text
 
 log = logging.getLogger("handoff.messenger")
 
@@ -128,9 +128,6 @@ class MessengerChannel(GraphWebhook):
     name = "messenger"
     sends_files = True  # uploaded with each message as `filedata`
 
-    def __init__(self) -> None:
-        self.parts_sent = PartsSent()
-
     def parse(self, request: WebhookRequest, inbox: Inbox) -> Parsed:
         assert inbox.id is not None
         data = request.json_object()
@@ -209,7 +206,7 @@ class MessengerChannel(GraphWebhook):
         steps = _steps(chat, outbound.message.content, outbound.files)
         if not steps:
             raise SendFailed("the reply is empty", permanent=True)
-        return await send_steps(self.parts_sent, outbound, steps)
+        return await send_steps(outbound, steps)
 
 
 def _check_size(file: dict[str, Any]) -> None:
@@ -223,7 +220,7 @@ def _check_size(file: dict[str, Any]) -> None:
 
 
 def _steps(chat: PageChat, text: str, files: list[dict[str, Any]]) -> Steps:
-    """The requests a reply takes, in order, each named for PartsSent: the text's parts
+    """The requests a reply takes, in order, each named for send_parts: the text's parts
     (Messenger has no captions), then a message per file."""
     steps: Steps = {}
     for number, part in enumerate(split_text(text, MAX_TEXT), 1):

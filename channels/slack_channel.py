@@ -42,7 +42,7 @@ from .base import (
     SendFailed,
     WebhookRequest,
 )
-from .long_text import PartsSent, split_text
+from .long_text import send_parts, split_text
 
 log = logging.getLogger("handoff.slack")
 
@@ -122,9 +122,6 @@ class SlackChannel:
     name = "slack"
     sends_files = True  # files_upload_v2, one file at a time, in the thread
     max_body = 1024 * 1024
-
-    def __init__(self) -> None:
-        self.parts_sent = PartsSent()
 
     def verify(self, request: WebhookRequest, inbox: Inbox) -> None:
         secret = str(inbox.config.get("signing_secret") or "")
@@ -243,9 +240,9 @@ class SlackChannel:
         steps = _steps(thread, outbound.message.content, outbound.files)
         if not steps:
             raise SendFailed("the reply is empty", permanent=True)
-        # PartsSent counts the text's parts and the files alike, so a retry after a failed
+        # send_parts counts the text's parts and the files alike, so a retry after a failed
         # file posts neither the text nor the files that went out again.
-        sent = await self.parts_sent.send(outbound, list(steps), lambda name: steps[name]())
+        sent = await send_parts(outbound, list(steps), lambda name: steps[name]())
         return sent[0]
 
 
@@ -294,7 +291,7 @@ class SlackThread:
 def _steps(
     thread: SlackThread, text: str, files: list[dict[str, Any]]
 ) -> dict[str, Callable[[], Awaitable[str]]]:
-    """The calls a reply takes, in order, each named for PartsSent: the text's parts, then
+    """The calls a reply takes, in order, each named for send_parts: the text's parts, then
     one upload per file."""
     steps: dict[str, Callable[[], Awaitable[str]]] = {}
     for number, part in enumerate(split_text(text, MAX_TEXT, escaped_length), 1):

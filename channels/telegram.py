@@ -34,7 +34,7 @@ from .base import (
     failure_from_response,
 )
 from .graph import readable_location
-from .long_text import PartsSent, split_text, utf16_units
+from .long_text import send_parts, split_text, utf16_units
 from .webchat.language import browser_language
 
 log = logging.getLogger("handoff.telegram")
@@ -150,9 +150,6 @@ class TelegramChannel:
     sends_files = True  # sendDocument
     max_body = 1024 * 1024
 
-    def __init__(self) -> None:
-        self.parts_sent = PartsSent()
-
     def verify(self, request: WebhookRequest, inbox: Inbox) -> None:
         expected = str(inbox.config.get("secret_token") or "")
         if not expected:
@@ -225,9 +222,9 @@ class TelegramChannel:
         steps = _steps(chat, outbound.message.content, outbound.files)
         if not steps:
             raise SendFailed("the reply is empty", permanent=True)
-        # PartsSent counts the text's parts and the files alike, so a retry after a failed
+        # send_parts counts the text's parts and the files alike, so a retry after a failed
         # document sends neither the text nor the documents that went out again.
-        sent = await self.parts_sent.send(outbound, list(steps), lambda name: steps[name]())
+        sent = await send_parts(outbound, list(steps), lambda name: steps[name]())
         return sent[0]
 
 
@@ -265,7 +262,7 @@ class BotChat:
 def _steps(
     chat: BotChat, text: str, files: list[dict[str, Any]]
 ) -> dict[str, Callable[[], Awaitable[str]]]:
-    """The calls a reply takes, in order, each named for PartsSent: the text's parts, then a
+    """The calls a reply takes, in order, each named for send_parts: the text's parts, then a
     document per file, the first one captioned with the text when it is short enough."""
     caption = text.strip() if files and _fits_caption(text.strip()) else ""
     parts = [] if caption else split_text(text, MAX_TEXT, utf16_units)

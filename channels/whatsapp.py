@@ -40,7 +40,7 @@ from .graph import (
     readable_location,
     send_steps,
 )
-from .long_text import PartsSent, split_text
+from .long_text import split_text
 
 log = logging.getLogger("handoff.whatsapp")
 
@@ -180,9 +180,6 @@ class WhatsAppChannel(GraphWebhook):
     name = "whatsapp"
     sends_files = True  # uploaded to /media, then one message per file
 
-    def __init__(self) -> None:
-        self.parts_sent = PartsSent()
-
     def parse(self, request: WebhookRequest, inbox: Inbox) -> Parsed:
         data = request.json_object()
         kind = data.get("object")
@@ -269,7 +266,7 @@ class WhatsAppChannel(GraphWebhook):
         steps = _steps(chat, outbound.message.content, files)
         if not steps:
             raise SendFailed("the reply is empty", permanent=True)
-        return await send_steps(self.parts_sent, outbound, steps)
+        return await send_steps(outbound, steps)
 
 
 def _kind_of(file: dict[str, Any]) -> str:
@@ -299,7 +296,7 @@ def _mime(file: dict[str, Any]) -> str:
 
 
 def _steps(chat: NumberChat, text: str, files: list[tuple[dict[str, Any], str]]) -> Steps:
-    """The requests a reply takes, in order, each named for PartsSent: the text's parts,
+    """The requests a reply takes, in order, each named for send_parts: the text's parts,
     then a message per file, the first one captioned with the text when it can be."""
     text = text.strip()
     fits = bool(files) and files[0][1] in CAPTIONED and len(text) <= MAX_CAPTION

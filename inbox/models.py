@@ -436,6 +436,11 @@ class OutboxEntry(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow)
     last_error: str | None = None
+    # [name, provider id] of each part of a reply that went out before an attempt failed
+    # ("text 1", "file 2"...): the next attempt, in any process, resumes after them.
+    parts_sent: list[list[str]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 

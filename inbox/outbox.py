@@ -132,10 +132,15 @@ def record_attempt(
     permanent: bool = False,
     retry_after: float | None = None,
     provider_id: str | None = None,
+    parts_sent: list[list[str]] | None = None,
     duration_ms: int = 0,
     now: datetime | None = None,
 ) -> str:
-    """Write down one attempt and what follows from it; commits. Returns the outbox state."""
+    """Write down one attempt and what follows from it; commits. Returns the outbox state.
+
+    `parts_sent`: what a failed attempt got out before it failed (None: it cannot say, so
+    what was recorded before stands). Kept through a permanent failure too, so that an
+    agent's "send again" resumes rather than repeat what the customer has."""
     now = now or utcnow()
     entry = entry_for(session, message_id)
     message = session.get(Message, message_id)
@@ -155,8 +160,10 @@ def record_attempt(
             retry_after_seconds=retry_after,
         )
     )
+    if error is not None and parts_sent is not None:
+        entry.parts_sent = parts_sent
     if error is None:
-        entry.state, entry.last_error = OutboxState.sent, None
+        entry.state, entry.last_error, entry.parts_sent = OutboxState.sent, None, []
         if message.delivery == Delivery.pending:
             message.delivery = Delivery.sent
         message.error = None

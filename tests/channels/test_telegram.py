@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -15,14 +16,15 @@ from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
 from channels.base import WebhookRequest
-from channels.dispatch import deliver
+from channels.dispatch import deliver, load_outbound
 from channels.intake import take_in
-from channels.long_text import split_text, utf16_units
+from channels.long_text import send_parts, split_text, utf16_units
 from channels.telegram import TelegramChannel
 from inbox.accounts import do_create_inbox
 from inbox.clock import utcnow
 from inbox.db import Database
 from inbox.models import Contact, Conversation, Inbox, Message, MessageKind, OutboxEntry
+from inbox.outbox import do_retry_delivery
 from tests.channels.helpers import fixture_json, messages_of, reply, stored
 from tests.factories import World, build_world
 from tests.standins import Answer, FormField, Received, StandIn, form_fields, standin_server
@@ -511,6 +513,84 @@ async def test_a_retry_after_a_failed_document_sends_only_what_is_missing(
     ]
     shown = stored(db, message_id)
     assert shown.delivery == "sent" and shown.external_id == f"{CHAT}:901"
+
+
+def parts_recorded(db: Database, message_id: int) -> list[list[str]]:
+    with db.session() as fresh:
+        entry = fresh.exec(select(OutboxEntry).where(OutboxEntry.message_id == message_id)).one()
+        return entry.parts_sent
+
+
+async def test_the_parts_sent_are_kept_in_the_database_not_in_the_worker(
+    session: Session, db: Database, telegram: StandIn
+) -> None:
+    """A retry after a restart, or on another worker, must not resend what went out: the
+    record lives with the outbox entry."""
+    w, inbox = customer_chat(session, db, telegram)
+    message_id = reply(session, w, inbox, "Here is your label.", [INVOICE, LABEL])
+    accept = bot_api(telegram)
+    down = b'{"ok": false, "error_code": 502, "description": "Bad Gateway"}'
+    telegram.check = lambda path, headers, body: (
+        (502, down) if len(telegram.received) == 2 else accept(path, headers, body)
+    )
+    async with httpx.AsyncClient() as http:
+        await deliver(db, http, message_id)
+    # The text rides as the invoice's caption: the invoice went out, the label did not.
+    assert [name for name, _ in parts_recorded(db, message_id)] == ["file 1"]
+    sent_before = len(telegram.received)
+    # A new adapter and a new HTTP client: nothing carried over but the database.
+    outbound = load_outbound(db, message_id)
+    assert outbound is not None and outbound.parts_sent == parts_recorded(db, message_id)
+    async with httpx.AsyncClient() as http:
+        await TelegramChannel().send(outbound, http)
+    resent = telegram.received[sent_before:]
+    assert [d.filename for d in documents(resent)] == ["retoure.png"]
+    assert methods(resent) == ["sendDocument"]
+
+
+async def test_send_again_after_a_refusal_in_the_middle_resumes_where_it_stopped(
+    session: Session, db: Database, telegram: StandIn
+) -> None:
+    w, inbox = customer_chat(session, db, telegram)
+    text = "Bitte lesen Sie die Hinweise zur Rücksendung. " * 30  # too long for a caption
+    message_id = reply(session, w, inbox, text, [INVOICE, LABEL])
+    accept = bot_api(telegram)
+    refused = b'{"ok": false, "error_code": 400, "description": "Bad Request: file is too big"}'
+    refusing = True
+    telegram.check = lambda path, headers, body: (
+        (400, refused) if refusing and len(telegram.received) == 3 else accept(path, headers, body)
+    )
+    async with httpx.AsyncClient() as http:
+        await deliver(db, http, message_id)
+        failed = stored(db, message_id)
+        assert failed.delivery == "failed"
+        assert failed.error is not None and "after 2 of 3 parts went out" in failed.error
+        assert [name for name, _ in parts_recorded(db, message_id)] == ["text 1", "file 1"]
+        refusing = False
+        with db.session() as s:
+            message = s.get(Message, message_id)
+            assert message is not None
+            do_retry_delivery(session=s, message=message, actor=w.dana)
+        await deliver(db, http, message_id)
+    # The agent's "send again" sent the label only: the customer has the rest once.
+    assert methods(telegram.received) == ["sendMessage"] + ["sendDocument"] * 3
+    assert [d.filename for d in documents(telegram.received)][-1] == "retoure.png"
+    assert stored(db, message_id).delivery == "sent"
+    assert parts_recorded(db, message_id) == [], "a sent reply keeps no record of its parts"
+
+
+async def test_a_reply_whose_parts_changed_since_the_failure_starts_over() -> None:
+    """Parts are matched by name in order: a record that does not fit is not trusted."""
+    posted: list[str] = []
+
+    async def post(name: str) -> str:
+        posted.append(name)
+        return f"id of {name}"
+
+    outbound = SimpleNamespace(parts_sent=[["text 1", "a"], ["file 1", "b"]])
+    ids = await send_parts(outbound, ["text 1", "text 2", "file 1"], post)  # type: ignore[arg-type]
+    assert posted == ["text 2", "file 1"]
+    assert ids == ["a", "id of text 2", "id of file 1"]
 
 
 def test_split_text_prefers_paragraphs_then_lines_then_spaces() -> None:
