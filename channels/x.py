@@ -7,15 +7,20 @@ messages; our own replies come back as echoes and are ignored.
 
 Outbound, a reply is `POST {api_base}/2/dm_conversations/with/{participant_id}/messages`
 with the user access token as a Bearer token; the answer's `dm_event_id` is the message's id.
+The text goes first (in parts when long), then each file in a DM of its own, uploaded first
+(channels/x_media.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
-import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -33,9 +38,9 @@ from .base import (
     Reply,
     SendFailed,
     WebhookRequest,
-    failure_from_response,
 )
-from .long_text import split_text
+from .long_text import send_parts, split_text
+from .x_media import Sleep, XApi, media_category, upload_media
 
 DEFAULT_API_BASE = "https://api.twitter.com"
 TIMEOUT = 10.0
@@ -62,8 +67,13 @@ def _dict(value: Any, what: str) -> dict[str, Any]:
 
 class XChannel:
     name = "x"
-    sends_files = False
+    # Each file is uploaded as DM media and sent as a DM of its own: X attaches one per DM.
+    sends_files = True
     max_body = 1024 * 1024
+
+    def __init__(self, sleep: Sleep = asyncio.sleep) -> None:
+        # How the send waits while X processes a video (tests pass one that only records).
+        self.sleep = sleep
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -165,21 +175,54 @@ class XChannel:
             raise SendFailed("the inbox has no access_token", permanent=True)
         if not outbound.identifier:
             raise SendFailed("the contact has no X user id in this inbox", permanent=True)
-        base = _config(inbox, "api_base") or DEFAULT_API_BASE
-        participant = quote(outbound.identifier, safe="")
-        url = f"{base.rstrip('/')}/2/dm_conversations/with/{participant}/messages"
-        event_id: str | None = None
-        for part in split_text(outbound.message.content, MAX_TEXT):
-            response = await http.post(
-                url,
-                json={"text": part},
-                headers={"authorization": f"Bearer {token}"},
-                timeout=TIMEOUT,
-            )
-            if response.status_code >= 300:
-                raise _failure(response)
-            event_id = _event_id(response)
-        return event_id
+        # Every file is checked before anything goes out: a refused one must not leave the
+        # customer with half a reply.
+        files = [(file, media_category(file)) for file in outbound.files]
+        api = XApi(http, _config(inbox, "api_base") or DEFAULT_API_BASE, token, TIMEOUT)
+        chat = DirectMessages(api, quote(outbound.identifier, safe=""), self.sleep)
+        steps = _steps(chat, outbound.message.content, files)
+        if not steps:
+            raise SendFailed("the reply is empty", permanent=True)
+        # send_parts counts the text's parts and the files alike, so a retry after a failed
+        # file sends neither the text nor the files that went out again.
+        sent = await send_parts(outbound, list(steps), lambda name: steps[name]())
+        # The last DM's id: a read receipt names the last message the customer saw.
+        return sent[-1]
+
+
+@dataclass
+class DirectMessages:
+    """The account's DM conversation with one customer; each send answers a `dm_event_id`."""
+
+    api: XApi
+    participant: str  # the customer's user id, quoted for the path
+    sleep: Sleep
+
+    async def send_text(self, part: str) -> str:
+        return await self._send({"text": part})
+
+    async def send_file(self, file: dict[str, Any], category: str) -> str:
+        # A retry uploads again rather than keep a media id: X lets an unshared DM media id
+        # serve one message, and one from an attempt that failed may be half uploaded.
+        media_id = await upload_media(self.api, file, category, self.sleep)
+        return await self._send({"attachments": [{"media_id": media_id}]})
+
+    async def _send(self, body: dict[str, Any]) -> str:
+        path = f"/2/dm_conversations/with/{self.participant}/messages"
+        return _event_id(await self.api.request("POST", path, json=body))
+
+
+def _steps(
+    chat: DirectMessages, text: str, files: list[tuple[dict[str, Any], str]]
+) -> dict[str, Callable[[], Awaitable[str]]]:
+    """The DMs a reply takes, in order, each named for send_parts: the text's parts, then a
+    DM per file."""
+    steps: dict[str, Callable[[], Awaitable[str]]] = {}
+    for number, part in enumerate(split_text(text, MAX_TEXT), 1):
+        steps[f"text {number}"] = partial(chat.send_text, part)
+    for number, (file, category) in enumerate(files, 1):
+        steps[f"file {number}"] = partial(chat.send_file, file, category)
+    return steps
 
 
 def _list(payload: dict[str, Any], key: str) -> list[Any]:
@@ -209,13 +252,3 @@ def _event_id(response: httpx.Response) -> str:
     # A 2xx with only "errors" is X refusing the message.
     errors = body.get("errors") if isinstance(body, dict) else None
     raise SendFailed(f"X sent no dm_event_id: {json.dumps(errors)[:300]}", permanent=True)
-
-
-def _failure(response: httpx.Response) -> SendFailed:
-    failure = failure_from_response(response, "X")
-    if response.status_code == 429 and failure.retry_after is None:
-        # X says when the rate-limit window reopens, as epoch seconds.
-        reset = response.headers.get("x-rate-limit-reset", "")
-        if reset.isdigit():
-            failure.retry_after = max(0.0, int(reset) - time.time())
-    return failure
