@@ -18,6 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
+from channels import media_links
 from channels import webhooks as channel_webhooks
 from channels.dispatch import run_dispatcher
 from channels.email.imap_poller import run_imap_polling
@@ -75,6 +76,7 @@ async def _open_smtp_listener(db: Database, settings: Settings) -> SmtpListener 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     set_public_base(settings.public_url or f"http://{settings.host}:{settings.port}")
+    media_links.set_link_secret(settings.secret_key)
     bus: MemoryBus
     if settings.redis_url:
         # Several worker processes: events travel through Redis to every one of them.
@@ -170,6 +172,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             ],
         ),
         *channel_webhooks.routes,
+        *media_links.routes,
         *auth.routes,
         *pages.routes,
         *escalation_pages.routes,

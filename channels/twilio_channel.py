@@ -7,7 +7,9 @@ twilio's own `RequestValidator`. TwiML answers are built with twilio's `twiml` c
 
 Outbound, replies are POSTed to `{api_base}/2010-04-01/Accounts/{sid}/Messages.json` with
 plain httpx: twilio's REST client cannot use the shared `httpx.AsyncClient` (its async client
-is aiohttp) nor take an arbitrary `api_base`.
+is aiohttp) nor take an arbitrary `api_base`. An agent's files go as MMS: Twilio fetches each
+`MediaUrl` itself, so each file is named by a signed, expiring link to Handoff
+(channels/media_links.py).
 """
 
 from __future__ import annotations
@@ -40,16 +42,14 @@ from .base import (
     WebhookRequest,
     failure_from_response,
 )
-from .long_text import split_text
+from .long_text import send_parts
+from .media_links import signed_media_url
+from .twilio_mms import MAX_MEDIA, Sms, check_mms_file, check_reachable, mms_messages
 
 log = logging.getLogger("handoff.channels.twilio")
 
 DEFAULT_API_BASE = "https://api.twilio.com"
 TIMEOUT = 10.0
-# Twilio refuses a Body longer than this; it splits into SMS segments itself below it.
-MAX_BODY = 1600
-# An MMS carries at most ten files.
-MAX_MEDIA = 10
 TWIML = "text/xml; charset=utf-8"
 SIGNATURE_SETTINGS = "x-twilio-webhooks-signature-settings"
 
@@ -108,7 +108,8 @@ def _withheld(number: str) -> bool:
 
 class TwilioChannel:
     name = "twilio"
-    sends_files = False
+    # As MMS: a MediaUrl per file, a signed link Twilio fetches from Handoff (media_links).
+    sends_files = True
     max_body = 1024 * 1024
 
     # -- inbound ---------------------------------------------------------------------------
@@ -226,24 +227,56 @@ class TwilioChannel:
         if not outbound.identifier:
             raise SendFailed("the contact has no phone number in this inbox", permanent=True)
         base = _config(inbox, "api_base") or DEFAULT_API_BASE
-        url = f"{base.rstrip('/')}/2010-04-01/Accounts/{quote(sid, safe='')}/Messages.json"
+        # Every file is checked before anything goes out: a refused one must not leave the
+        # customer with half a reply.
+        if outbound.files:
+            check_reachable(base)
+            for file in outbound.files:
+                check_mms_file(file)
         fields = {"To": outbound.identifier, "From": sender}
         if callback := _config(inbox, "status_callback"):
             # A plain number reports delivery only to a URL named with each message.
             fields["StatusCallback"] = callback
-        message_sid: str | None = None
-        for part in split_text(outbound.message.content, MAX_BODY):
-            response = await http.post(
-                url, auth=(sid, token), data={**fields, "Body": part}, timeout=TIMEOUT
-            )
-            if response.status_code >= 300:
-                raise _failure(response)
-            try:
-                message_sid = str(response.json()["sid"])
-            except (ValueError, KeyError, TypeError) as exc:
-                raise SendFailed("Twilio's answer has no message sid", permanent=True) from exc
-        # The last part's sid: its receipt says the whole reply arrived.
-        return message_sid
+        account = Account(
+            http,
+            f"{base.rstrip('/')}/2010-04-01/Accounts/{quote(sid, safe='')}/Messages.json",
+            (sid, token),
+            fields,
+        )
+        messages = mms_messages(outbound.message.content, outbound.files)
+        if not messages:
+            return None
+        sids = await send_parts(outbound, list(messages), lambda name: account.post(messages[name]))
+        # The last message's sid: its receipt says the whole reply arrived.
+        return sids[-1]
+
+
+@dataclass(frozen=True)
+class Account:
+    """The inbox's Twilio account, posting messages to one customer."""
+
+    http: httpx.AsyncClient
+    # {api_base}/2010-04-01/Accounts/{sid}/Messages.json
+    url: str
+    auth: tuple[str, str]
+    fields: dict[str, str]
+
+    async def post(self, sms: Sms) -> str:
+        """Post one message; Twilio's sid for it."""
+        data: dict[str, str | list[str]] = dict(self.fields)
+        if sms.body:
+            data["Body"] = sms.body
+        if sms.files:
+            # Signed now rather than when the reply was written: a retry hours later gets
+            # links with a whole day ahead of them.
+            data["MediaUrl"] = [signed_media_url(int(file["id"])) for file in sms.files]
+        response = await self.http.post(self.url, auth=self.auth, data=data, timeout=TIMEOUT)
+        if response.status_code >= 300:
+            raise _failure(response)
+        try:
+            return str(response.json()["sid"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SendFailed("Twilio's answer has no message sid", permanent=True) from exc
 
 
 def _settings_key(settings: str) -> str:

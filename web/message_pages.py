@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -13,6 +11,7 @@ from inbox.errors import NotFound
 from inbox.models import Agent, Attachment, Message
 from inbox.outbox import do_retry_delivery
 
+from .downloads import download_headers
 from .state import signed_in, state
 
 
@@ -48,11 +47,7 @@ async def download(request: Request) -> Response:
         return Response(
             attachment.data,
             media_type="application/octet-stream",
-            headers={
-                "content-disposition": f"attachment; filename*=UTF-8''{quote(filename)}",
-                "x-content-type-options": "nosniff",
-                "cache-control": "private, no-store",
-            },
+            headers=download_headers(filename),
         )
 
 

@@ -66,7 +66,7 @@ def own_origin(headers: Headers, settings: Settings) -> bool:
 
 
 # Authenticated by a bearer token, a provider's signature or a visitor token: no cookie.
-CSRF_EXEMPT = re.compile(r"^/(api|webhooks|widget|csat)/")
+CSRF_EXEMPT = re.compile(r"^/(api|webhooks|widget|csat|media)/")
 
 
 class HttpCSRF:

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from functools import cache, wraps
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl
 
 from sqlmodel import Session
 from starlette.requests import Request
@@ -38,6 +38,7 @@ from inbox.csat import MAX_COMMENT, can_answer, do_answer_survey, latest_survey
 from inbox.errors import HandoffError, InvalidInput, NotFound
 from inbox.models import Attachment, Contact, Conversation, Inbox, Message, Status
 from web.csat_pages import rating_choices, survey_problem
+from web.downloads import download_headers
 from web.i18n import current_locale, gettext, text_direction
 from web.state import AppState, state
 from web.uploads import File, files_of
@@ -399,11 +400,7 @@ async def download_attachment(request: Request) -> Response:
         return Response(
             attachment.data,
             media_type="application/octet-stream",
-            headers={
-                "content-disposition": f"attachment; filename*=UTF-8''{quote(filename)}",
-                "x-content-type-options": "nosniff",
-                "cache-control": "private, no-store",
-            },
+            headers=download_headers(filename),
         )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl
 
@@ -271,10 +272,21 @@ def test_an_inbox_without_a_menu_still_offers_a_callback(
 # -- SMS out ---------------------------------------------------------------------------------
 
 
-def twilio_api(messages_sent: list[dict[str, list[str]]]) -> Any:
+# Twilio's limits on an MMS (docs/channels/twilio.md): ten files, 5 MB together.
+TWILIO_MAX_MEDIA = 10
+TWILIO_MAX_MMS_BYTES = 5_000_000
+
+
+def twilio_api(
+    messages_sent: list[dict[str, list[str]]], media_fetched: list[list[Fetched]] | None = None
+) -> Any:
     """What Twilio checks: the account's Messages.json, Basic auth with sid and token, a form
-    with To, From and Body."""
+    with To, From and a Body or media. Like Twilio, it fetches each MediaUrl itself (HEAD,
+    then GET) before it accepts a message, and refuses one with more than ten, one that does
+    not answer 200 with a content type, or more than 5 MB of them; what it fetched, per
+    accepted message, goes to `media_fetched`."""
     expected_auth = "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
+    fields = {"To", "From", "Body", "StatusCallback", "MediaUrl"}
 
     def check(path: str, headers: dict[str, str], body: bytes) -> Answer:
         if path != f"/2010-04-01/Accounts/{SID}/Messages.json":
@@ -284,15 +296,53 @@ def twilio_api(messages_sent: list[dict[str, list[str]]]) -> Any:
         if not headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             return 400, b'{"code": 21603, "message": "not a form"}'
         form = parse_qs(body.decode())
-        if not {"To", "From", "Body"} <= set(form) <= {"To", "From", "Body", "StatusCallback"}:
+        if not {"To", "From"} <= set(form) <= fields or not {"Body", "MediaUrl"} & set(form):
             return 400, b'{"code": 21602, "message": "Message body is required"}'
-        if len(form["Body"][0]) > 1600:
+        if len(form.get("Body", [""])[0]) > 1600:
             return 400, b'{"code": 21617, "message": "The concatenated message body is too long"}'
+        if len(form.get("MediaUrl", [])) > TWILIO_MAX_MEDIA:
+            return 400, b'{"code": 21623, "message": "Number of media files exceeds limit"}'
+        fetched: list[Fetched] = []
+        for url in form.get("MediaUrl", []):
+            got = fetch_media(url)
+            if isinstance(got, bytes):
+                return 400, got
+            fetched.append(got)
+        if sum(len(f.data) for f in fetched) > TWILIO_MAX_MMS_BYTES:
+            return 400, b'{"code": 11751, "message": "Media exceeds size limit"}'
         messages_sent.append(form)
+        if media_fetched is not None:
+            media_fetched.append(fetched)
         sid = "SM" + hashlib.md5(body).hexdigest()
         return 201, f'{{"sid": "{sid}", "status": "queued"}}'.encode()
 
     return check
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A file Twilio fetched from a MediaUrl."""
+
+    content_type: str
+    content_disposition: str
+    data: bytes
+
+
+def fetch_media(url: str) -> Fetched | bytes:
+    """The file at `url` as Twilio fetches it, or the error body Twilio would answer."""
+    failure = b'{"code": 11200, "message": "HTTP retrieval failure"}'
+    try:
+        with httpx.Client(timeout=5.0) as client:
+            head = client.head(url)
+            got = client.get(url)
+    except httpx.HTTPError:
+        return failure
+    if head.status_code != 200 or got.status_code != 200:
+        return failure
+    content_type = got.headers.get("content-type", "")
+    if not content_type or head.headers.get("content-type") != content_type:
+        return b'{"code": 12300, "message": "Invalid Content-Type"}'
+    return Fetched(content_type, got.headers.get("content-disposition", ""), got.content)
 
 
 def outbound_to(session: Session, db: Database, api: StandIn, content: str) -> OutboundMessage:

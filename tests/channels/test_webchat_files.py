@@ -97,7 +97,7 @@ def test_the_customer_downloads_the_agents_file(app_client: TestClient, session:
     # Always a download, never shown in our origin, and kept by no cache.
     assert response.headers["content-type"] == "application/octet-stream"
     assert response.headers["content-disposition"] == (
-        "attachment; filename*=UTF-8''invoice%205%E2%82%AC.pdf"
+        "attachment; filename=\"invoice 5_.pdf\"; filename*=UTF-8''invoice%205%E2%82%AC.pdf"
     )
     assert "nosniff" in response.headers["x-content-type-options"]
     assert response.headers["cache-control"] == "private, no-store"

@@ -130,7 +130,9 @@ def test_an_email_shows_sanitized_html_folded_quotes_and_its_attachments(
     [stored] = [a for a in received.message.attachments if "id" in a]
     download = app_client.get(f"/attachments/{stored['id']}")
     assert download.status_code == 200 and download.content == b"%PDF-1"
-    assert download.headers["content-disposition"] == "attachment; filename*=UTF-8''invoice.pdf"
+    assert download.headers["content-disposition"] == (
+        "attachment; filename=\"invoice.pdf\"; filename*=UTF-8''invoice.pdf"
+    )
     assert download.headers["content-type"] == "application/octet-stream"
 
     app_client.post("/logout", headers=csrf_headers(app_client))

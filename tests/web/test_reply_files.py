@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 from sqlmodel import Session, select
 from starlette.testclient import TestClient
 
+from channels.registry import ADAPTERS
 from inbox.models import Attachment, Conversation, Message
 from tests.channels.test_twilio import make_inbox as sms_inbox
 from tests.conftest import csrf_headers, login
@@ -17,8 +19,11 @@ from tests.web.test_api import API, bearer, error_of
 INVOICE = ("invoice 4471.pdf", b"%PDF-1.4 invoice", "application/pdf")
 
 
-def by_sms(session: Session, w: World) -> Conversation:
-    """SMS carries no files of agents' (MMS would need a public link to each)."""
+def without_files(session: Session, w: World, monkeypatch: pytest.MonkeyPatch) -> Conversation:
+    """A conversation on a channel whose adapter declares it cannot carry files. Every
+    channel Handoff ships carries them now; a new one may not (a voice line), and the SMS
+    inbox plays that channel here, its adapter's declaration turned off."""
+    monkeypatch.setattr(ADAPTERS["twilio"], "sends_files", False)
     inbox = sms_inbox(session, w)
     return customer_writes(session, inbox, team=w.support, who="+48600100200").conversation
 
@@ -78,10 +83,10 @@ def test_a_file_alone_is_a_reply_but_an_empty_box_is_not(
 
 
 def test_a_channel_without_files_refuses_them_and_hides_the_control(
-    app_client: TestClient, session: Session
+    app_client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     w = build_world(session)
-    c = by_sms(session, w)
+    c = without_files(session, w, monkeypatch)
     login(app_client, "dana@example.com")
     assert 'name="files"' not in reply_box(app_client.get(f"/conversations/{c.id}").text)
 
@@ -149,11 +154,11 @@ def test_the_api_takes_files_as_base64(app_client: TestClient, session: Session)
 
 
 def test_the_api_refuses_bad_files_with_the_field_named(
-    app_client: TestClient, session: Session
+    app_client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     w = build_world(session)
     c = customer_writes(session, w.webchat, team=w.support).conversation
-    sms = by_sms(session, w)
+    sms = without_files(session, w, monkeypatch)
     headers = bearer(session, w.dana)
     good = {"filename": "a.txt", "data_base64": base64.b64encode(b"a").decode()}
     cases = [
@@ -177,9 +182,12 @@ def test_the_api_refuses_bad_files_with_the_field_named(
     assert stored_files(session) == []
 
 
-def test_a_note_carries_files_for_teammates_only(app_client: TestClient, session: Session) -> None:
+def test_a_note_carries_files_for_teammates_only(
+    app_client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
     w = build_world(session)
-    c = by_sms(session, w)  # a channel without files: a note's stay inside Handoff anyway
+    # A channel without files: a note's stay inside Handoff anyway.
+    c = without_files(session, w, monkeypatch)
     login(app_client, "dana@example.com")
     page = app_client.get(f"/conversations/{c.id}").text
     assert page.count('name="files"') == 1, "the note box only"
