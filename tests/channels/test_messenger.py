@@ -32,6 +32,7 @@ from tests.channels.helpers import (
     parse_delivery,
     reply_to_parsed,
     send_once,
+    stored,
 )
 from tests.factories import build_world
 from tests.standins import Answer, FormField, Received, StandIn, form_fields, standin_server
@@ -488,13 +489,6 @@ def uploads(received: list[Received]) -> list[FormField]:
     return [form["filedata"] for form in forms if form is not None]
 
 
-def stored_reply(db: Database, message_id: int) -> Message:
-    with db.session() as fresh:
-        message = fresh.get_one(Message, message_id)
-        fresh.expunge(message)
-        return message
-
-
 async def test_a_reply_with_files_sends_the_text_then_each_file(
     session: Session, db: Database
 ) -> None:
@@ -514,7 +508,7 @@ async def test_a_reply_with_files_sends_the_text_then_each_file(
         ("application/pdf", INVOICE["data"]),
         ("image/png", LABEL["data"]),
     ]
-    shown = stored_reply(db, reply_id)
+    shown = stored(db, reply_id)
     assert shown.delivery == "sent" and shown.external_id == SENT_MID
 
 
@@ -525,7 +519,7 @@ async def test_a_reply_of_files_only_sends_only_the_files(session: Session, db: 
         async with httpx.AsyncClient() as http:
             await deliver(db, http, reply_id)
         assert what_went_out(graph.received) == ["file: invoice 4471.pdf"]
-    assert stored_reply(db, reply_id).delivery == "sent"
+    assert stored(db, reply_id).delivery == "sent"
 
 
 async def test_a_retry_after_the_second_file_failed_sends_only_what_is_missing(
@@ -544,7 +538,7 @@ async def test_a_retry_after_the_second_file_failed_sends_only_what_is_missing(
         reply_id = files_waiting(session, db, graph, "Both attached", [INVOICE, LABEL])
         async with httpx.AsyncClient() as http:
             await deliver(db, http, reply_id)
-            shown = stored_reply(db, reply_id)
+            shown = stored(db, reply_id)
             assert shown.delivery == "pending"
             assert shown.error is not None and "(after 2 of 3 parts went out)" in shown.error
             await deliver(db, http, reply_id)
@@ -556,7 +550,7 @@ async def test_a_retry_after_the_second_file_failed_sends_only_what_is_missing(
         "image: return-label.png",
         "image: return-label.png",
     ]
-    assert stored_reply(db, reply_id).delivery == "sent"
+    assert stored(db, reply_id).delivery == "sent"
 
 
 async def test_a_file_messenger_refuses_fails_for_good_with_graphs_reason(
@@ -568,7 +562,7 @@ async def test_a_file_messenger_refuses_fails_for_good_with_graphs_reason(
         reply_id = files_waiting(session, db, graph, "", [tool])
         async with httpx.AsyncClient() as http:
             await deliver(db, http, reply_id)
-    shown = stored_reply(db, reply_id)
+    shown = stored(db, reply_id)
     assert shown.delivery == "failed"
     assert shown.error is not None and shown.error.startswith(
         "Messenger answered 400: (#100) Upload attachment failure. (code 100, subcode 2018047)"

@@ -30,6 +30,7 @@ from tests.channels.helpers import (
     parse_delivery,
     reply_to_parsed,
     send_once,
+    stored,
 )
 from tests.factories import build_world
 from tests.standins import Answer, FormField, Received, StandIn, form_fields, standin_server
@@ -543,15 +544,8 @@ def files_seen(sent: list[dict[str, Any]], uploaded: dict[str, FormField]) -> li
 async def deliver_twice_if_pending(db: Database, message_id: int) -> None:
     async with httpx.AsyncClient() as http:
         await deliver(db, http, message_id)
-        if stored_reply(db, message_id).delivery == "pending":
+        if stored(db, message_id).delivery == "pending":
             await deliver(db, http, message_id)
-
-
-def stored_reply(db: Database, message_id: int) -> Message:
-    with db.session() as fresh:
-        message = fresh.get_one(Message, message_id)
-        fresh.expunge(message)
-        return message
 
 
 async def test_a_reply_with_files_uploads_each_and_captions_the_first_with_the_text(
@@ -572,7 +566,7 @@ async def test_a_reply_with_files_uploads_each_and_captions_the_first_with_the_t
         ("invoice 4471.pdf", "application/pdf", INVOICE["data"]),
         ("return-label.png", "image/png", LABEL["data"]),
     ]
-    shown = stored_reply(db, reply_id)
+    shown = stored(db, reply_id)
     assert shown.delivery == "sent" and shown.external_id == SENT_WAMID
 
 
@@ -592,7 +586,7 @@ async def test_a_reply_of_files_only_sends_only_the_files(session: Session, db: 
             "image": {"id": next(iter(uploaded))},
         }
     ]
-    assert stored_reply(db, reply_id).delivery == "sent"
+    assert stored(db, reply_id).delivery == "sent"
 
 
 async def test_a_retry_after_the_second_file_failed_sends_only_what_is_missing(
@@ -624,7 +618,7 @@ async def test_a_retry_after_the_second_file_failed_sends_only_what_is_missing(
         "return-label.png",
         "return-label.png",
     ]
-    assert stored_reply(db, reply_id).delivery == "sent"
+    assert stored(db, reply_id).delivery == "sent"
 
 
 @pytest.mark.parametrize(
@@ -649,6 +643,6 @@ async def test_a_file_whatsapp_refuses_fails_for_good_before_anything_goes_out(
         async with httpx.AsyncClient() as http:
             await deliver(db, http, reply_id)
         assert graph.received == []
-    shown = stored_reply(db, reply_id)
+    shown = stored(db, reply_id)
     assert shown.delivery == "failed"
     assert shown.error is not None and shown.error.startswith(reason)
