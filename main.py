@@ -24,6 +24,7 @@ from channels.dispatch import run_dispatcher
 from channels.email.imap_poller import run_imap_polling
 from channels.email.smtp_listener import SmtpListener, start_smtp_listener
 from channels.webchat import routes as webchat_routes
+from channels.x_tokens import run_x_token_refresh
 from inbox.bot import run_bot
 from inbox.bus import MemoryBus
 from inbox.db import Database, make_engine
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         tasks = [
             asyncio.create_task(run_dispatcher(db, handoff.http), name="dispatcher"),
             asyncio.create_task(run_imap_polling(db), name="imap-polling"),
+            asyncio.create_task(run_x_token_refresh(db, handoff.http), name="x-token-refresh"),
             asyncio.create_task(run_snooze_timer(db), name="snooze-timer"),
             asyncio.create_task(
                 run_sla_timers(

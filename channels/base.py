@@ -54,11 +54,18 @@ class SendFailed(Exception):
     """
 
     def __init__(
-        self, reason: str, *, permanent: bool = False, retry_after: float | None = None
+        self,
+        reason: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        status: int | None = None,
     ) -> None:
         super().__init__(reason)
         self.permanent = permanent
         self.retry_after = retry_after
+        # The provider's HTTP status, when it answered one (failure_from_response).
+        self.status = status
         # Set by long_text.send_parts: what went out before the failure, kept for the retry.
         self.parts_sent: list[list[str]] | None = None
 
@@ -75,7 +82,9 @@ def failure_from_response(response: httpx.Response, what: str) -> SendFailed:
             retry_after = None
     # 408, 425, 429 and 5xx are worth another try; any other 4xx will fail the same way again.
     transient = response.status_code in (408, 425, 429) or response.status_code >= 500
-    return SendFailed(reason, permanent=not transient, retry_after=retry_after)
+    return SendFailed(
+        reason, permanent=not transient, retry_after=retry_after, status=response.status_code
+    )
 
 
 class BadSignature(Exception):

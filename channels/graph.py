@@ -121,7 +121,9 @@ def graph_failure(response: httpx.Response, what: str) -> SendFailed:
         or response.status_code >= 500
     )
     retry_after = failure_from_response(response, what).retry_after
-    return SendFailed(reason, permanent=not transient, retry_after=retry_after)
+    return SendFailed(
+        reason, permanent=not transient, retry_after=retry_after, status=response.status_code
+    )
 
 
 async def post_graph(

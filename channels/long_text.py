@@ -87,6 +87,8 @@ async def send_parts(
 def _after(exc: SendFailed, done: list[list[str]], names: list[str]) -> SendFailed:
     # The agent who reads the error should know the customer has these parts already.
     reason = f"{exc} (after {len(done)} of {len(names)} parts went out)"
-    failed = SendFailed(reason, permanent=exc.permanent, retry_after=exc.retry_after)
+    failed = SendFailed(
+        reason, permanent=exc.permanent, retry_after=exc.retry_after, status=exc.status
+    )
     failed.parts_sent = done
     return failed

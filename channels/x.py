@@ -6,7 +6,8 @@ check, answered with an HMAC of the token) and POSTs of account activity signed 
 messages; our own replies come back as echoes and are ignored.
 
 Outbound, a reply is `POST {api_base}/2/dm_conversations/with/{participant_id}/messages`
-with the user access token as a Bearer token; the answer's `dm_event_id` is the message's id.
+with the user access token as a Bearer token (kept fresh by channels/x_tokens.py when the inbox
+has a refresh token); the answer's `dm_event_id` is the message's id.
 The text goes first (in parts when long), then each file in a DM of its own, uploaded first
 (channels/x_media.py).
 """
@@ -46,6 +47,9 @@ DEFAULT_API_BASE = "https://api.twitter.com"
 TIMEOUT = 10.0
 # X takes direct messages of up to 10,000 characters.
 MAX_TEXT = 10_000
+# A 401 to an inbox with a refresh token: its access token ran out before channels/x_tokens.py
+# renewed it, which that does once a minute; try again after its next pass.
+AFTER_RENEWAL = 60.0
 
 
 def sign(consumer_secret: str, data: bytes) -> str:
@@ -185,7 +189,12 @@ class XChannel:
             raise SendFailed("the reply is empty", permanent=True)
         # send_parts counts the text's parts and the files alike, so a retry after a failed
         # file sends neither the text nor the files that went out again.
-        sent = await send_parts(outbound, list(steps), lambda name: steps[name]())
+        try:
+            sent = await send_parts(outbound, list(steps), lambda name: steps[name]())
+        except SendFailed as failure:
+            if _config(inbox, "refresh_token") and failure.status == 401:
+                failure.permanent, failure.retry_after = False, AFTER_RENEWAL
+            raise
         # The last DM's id: a read receipt names the last message the customer saw.
         return sent[-1]
 

@@ -44,6 +44,9 @@ class Field:
     pattern: str = ""
     pattern_error: str = ""
     group: str = ""
+    # A key beyond CONTRACT.md's for its channel (X's token renewal): stored only once filled
+    # in, so an inbox that does not use it has exactly the contract's keys.
+    extension: bool = False
 
     @property
     def name(self) -> str:
@@ -339,6 +342,37 @@ FORMS: tuple[ChannelForm, ...] = (
                 pattern=r"[0-9]+",
                 pattern_error=N_("The account user ID is a number, not the @handle."),
             ),
+            # Optional: without them the admin keeps the access token current, as before.
+            Field(
+                "refresh_token",
+                N_("Refresh token"),
+                N_(
+                    "Given with the access token when the account authorizes the scope "
+                    "offline.access. With it, Handoff renews the access token itself before its "
+                    "two hours run out; without it, replies stop when the token expires."
+                ),
+                secret=True,
+                extension=True,
+            ),
+            Field(
+                "client_id",
+                N_("OAuth 2.0 client ID"),
+                N_(
+                    "X Developer Portal → your app → Keys and tokens → OAuth 2.0 Client ID; "
+                    "needed with a refresh token."
+                ),
+                extension=True,
+            ),
+            Field(
+                "client_secret",
+                N_("OAuth 2.0 client secret"),
+                N_(
+                    "Only for a confidential client (a web app or an automated app or bot): the "
+                    "OAuth 2.0 Client Secret beside the client ID."
+                ),
+                secret=True,
+                extension=True,
+            ),
             api_base("https://api.twitter.com"),
         ),
         summary="account_id",
@@ -452,7 +486,10 @@ def check_config(
     config: dict[str, Any] = {}
     for item in spec.items:
         if isinstance(item, Field):
-            config[item.key] = _check(item, form, stored)
+            value = _check(item, form, stored)
+            # On edit a blank one is written too: it clears what the merge would keep.
+            if value != "" or not item.extension or (stored is not None and item.key in stored):
+                config[item.key] = value
             continue
         # Within a group only the host is needed, and only once the group is used at all.
         values = {f.key: _check(f, form, stored) for f in item.fields}

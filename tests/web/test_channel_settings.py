@@ -349,6 +349,42 @@ def test_an_optional_secret_can_be_removed_and_other_keys_survive(
     assert stored.config["extra"] == "set through the API"
 
 
+def test_x_token_renewal_keys_are_stored_once_filled_in_and_cleared_on_edit(
+    admin: TestClient, session: Session
+) -> None:
+    renewal = {"refresh_token": "SECRET-refresh", "client_id": "Y2xpZW50LWlk"}
+    response = create(admin, "x", **renewal)
+    assert response.status_code == 200, response.text
+    inbox = inbox_named(session, "Acme x")
+    assert inbox is not None
+    assert set(inbox.config) == CONTRACT_KEYS["x"] | {"refresh_token", "client_id"}
+    assert inbox.config["refresh_token"] == "SECRET-refresh"
+    no_secret_in(response.text)
+
+    # The admin stops the renewal: the refresh token removed, the client id emptied.
+    data = {**FORMS["x"], "name": "Acme x", "refresh_token.clear": "on", "client_id": ""}
+    response = admin.post(f"/settings/inboxes/{inbox.id}", data=data, headers=csrf_headers(admin))
+    assert response.status_code == 200, response.text
+    stored = fresh(session).get(Inbox, inbox.id)
+    assert stored is not None
+    assert stored.config["refresh_token"] == "" and stored.config["client_id"] == ""
+    assert stored.config["access_token"] == FORMS["x"]["access_token"]
+
+
+def test_an_x_token_x_would_not_renew_is_shown_to_the_admin(
+    admin: TestClient, session: Session
+) -> None:
+    refused = "X refused to renew the access token (400): <b>Value</b> was invalid."
+    config = {**FORMS["x"], "refresh_token": "SECRET-spent", "token_error": refused}
+    inbox = provider_inbox(session, "x", config)
+
+    page = admin.get(f"/settings/inboxes/{inbox.id}").text
+    assert "X refused to renew the access token, so replies stop when it runs out" in page
+    assert "&lt;b&gt;Value&lt;/b&gt; was invalid." in page and "<b>Value</b>" not in page
+    assert "Access token not renewed: authorize again" in admin.get("/settings/inboxes").text
+    no_secret_in(page)
+
+
 # Mistakes
 
 
