@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from inbox.clock import utcnow
 from inbox.db import Database
@@ -103,10 +103,18 @@ def renewed_config(config: dict[str, Any], renewed: Renewed) -> dict[str, Any]:
     return fresh
 
 
-def refused_config(config: dict[str, Any], reason: str) -> dict[str, Any]:
+def refused_config(
+    config: dict[str, Any], reason: str, *, refused: dict[str, Any]
+) -> dict[str, Any]:
     """What an admin reads; kept until a renewal succeeds, tried again once they paste other
-    credentials (the fingerprint no longer matches)."""
-    return {**config, "token_error": reason, "token_error_for": credentials_fingerprint(config)}
+    credentials than the `refused` ones (the fingerprint no longer matches)."""
+    return {**config, "token_error": reason, "token_error_for": credentials_fingerprint(refused)}
+
+
+def _reread(session: Session, inbox: Inbox) -> None:
+    """The config as stored now, before writing to it: on SQLite (no row lock) an admin may
+    have saved the inbox while X was being asked, and their changes must stay."""
+    session.refresh(inbox, ["config"])
 
 
 async def ask_x(http: httpx.AsyncClient, config: dict[str, Any], now: datetime) -> Renewed:
@@ -177,8 +185,9 @@ async def renew_inbox(
             ).first()
             if inbox is None or not needs_renewal(inbox.config, now, margin):
                 return False
+            sent = dict(inbox.config)
             try:
-                renewed = await ask_x(http, inbox.config, now)
+                renewed = await ask_x(http, sent, now)
             except Unavailable as exc:
                 log.warning("inbox %s: X token not renewed, trying again: %s", inbox_id, exc)
                 return False
@@ -187,10 +196,12 @@ async def renew_inbox(
                 log.warning(
                     "inbox %s: X token not renewed until an admin reconnects: %s", inbox_id, exc
                 )
-                inbox.config = refused_config(inbox.config, str(exc))
+                _reread(session, inbox)
+                inbox.config = refused_config(inbox.config, str(exc), refused=sent)
                 session.add(inbox)
                 session.commit()
                 return False
+            _reread(session, inbox)
             inbox.config = renewed_config(inbox.config, renewed)
             session.add(inbox)
             session.commit()

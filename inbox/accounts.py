@@ -224,6 +224,9 @@ def do_update_inbox(*, session: Session, inbox: Inbox, changes: dict[str, Any]) 
     if "config" in changes:
         if not isinstance(changes["config"], dict):
             raise InvalidInput("config must be an object", {"field": "config"})
+        # Merged onto the config as stored now: Handoff writes to it too (an X inbox's renewed
+        # tokens), and on PostgreSQL the lock waits for a renewal under way to commit.
+        session.refresh(inbox, ["config"], with_for_update=True)
         inbox.config = {**inbox.config, **changes["config"]}
     session.add(inbox)
     record(session, "inbox.updated", details={"inbox_id": inbox.id, "fields": sorted(changes)})

@@ -690,6 +690,9 @@ async def update_inbox(request: Request) -> Response:
         inbox = get_or_404(ctx.session, Inbox, path_id(request), "inbox")
         form = await request.form()
         try:
+            # The secrets left blank are kept from the config as stored now, locked: an X
+            # inbox's renewal under way must not have its new tokens overwritten by old ones.
+            ctx.session.refresh(inbox, ["config"], with_for_update=True)
             name = required(form, "name", gettext("Give the inbox a name"))
             changes: dict[str, Any] = {"name": name}
             if inbox.channel in CREATABLE_CHANNELS:

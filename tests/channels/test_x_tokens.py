@@ -194,6 +194,32 @@ async def test_the_renewed_token_is_renewed_again_before_it_runs_out(db: Databas
     assert config["access_token_expires_at"] == (later + timedelta(hours=2)).isoformat()
 
 
+@pytest.mark.skipif(BACKEND != "sqlite", reason="on PostgreSQL the row lock makes the admin wait")
+async def test_an_admin_saving_the_inbox_while_x_is_asked_keeps_both_changes(
+    db: Database,
+) -> None:
+    """SQLite has no row lock: the renewal writes its tokens onto the config as stored after
+    X answered, so an admin's save in between is not undone."""
+    x_api = XTokens()
+    with standin_server() as api:
+        inbox_id = add_inbox_id(db, "Acme on X", "x", x_config(api))
+
+        def admin_saves_meanwhile(path: str, headers: dict[str, str], body: bytes) -> Answer:
+            if path == TOKEN_PATH:
+                with db.session() as admin:
+                    inbox = admin.get_one(Inbox, inbox_id)
+                    changes = {"config": {"account_id": "1500000000000000001"}}
+                    do_update_inbox(session=admin, inbox=inbox, changes=changes)
+                    admin.commit()
+            return x_api(path, headers, body)
+
+        api.check = admin_saves_meanwhile
+        assert await one_pass(db) == [inbox_id]
+    config = config_of(db, inbox_id)
+    assert config["account_id"] == "1500000000000000001"
+    assert config["refresh_token"] == "refresh-1" and config["access_token"] == "access-1"
+
+
 async def test_a_token_with_time_to_spare_is_left_alone(db: Database) -> None:
     with standin_server() as api:
         api.check = XTokens()
