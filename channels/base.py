@@ -156,6 +156,16 @@ class DeliveryUpdate:
 
 
 @dataclass
+class DeliveredUpTo:
+    """The customer got (or read) everything we sent them up to `until`, no message named
+    (Messenger's watermark); `identifier` is how this inbox knows the customer."""
+
+    identifier: str
+    state: str
+    until: datetime
+
+
+@dataclass
 class Edit:
     """The customer edited a message they had sent (Telegram, Slack)."""
 
@@ -167,6 +177,7 @@ class Edit:
 class Parsed:
     messages: list[InboundMessage] = field(default_factory=list)
     deliveries: list[DeliveryUpdate] = field(default_factory=list)
+    up_to: list[DeliveredUpTo] = field(default_factory=list)
     edits: list[Edit] = field(default_factory=list)
     # An id of the whole delivery (Slack event_id, Telegram update_id): a repeat is answered
     # 200 and changes nothing.

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from inbox.conversations import Received, do_receive_inbound
 from inbox.db import Database
-from inbox.delivery import do_edit_inbound, do_update_delivery
+from inbox.delivery import do_edit_inbound, do_update_deliveries_until, do_update_delivery
 from inbox.errors import InvalidInput
 from inbox.receipts import already_handled, remember
 
@@ -66,6 +66,14 @@ def take_in(db: Database, inbox_id: int, parsed: Parsed) -> Outcome:
                 external_id=update.external_id,
                 state=update.state,
                 error=update.error,
+            )
+        for watermark in parsed.up_to:
+            outcome.deliveries += do_update_deliveries_until(
+                session=session,
+                inbox_id=inbox_id,
+                identifier=watermark.identifier,
+                state=watermark.state,
+                until=watermark.until,
             )
         if parsed.receipt:
             remember(session, inbox_id, parsed.receipt)

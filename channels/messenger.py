@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -21,6 +22,7 @@ from inbox.conversations import InboundMessage
 from inbox.models import Inbox
 
 from .base import (
+    DeliveredUpTo,
     DeliveryUpdate,
     Edit,
     Malformed,
@@ -124,6 +126,16 @@ def _postback(event: dict[str, Any], sender: str, inbox_id: int) -> InboundMessa
     )
 
 
+def _up_to(parsed: Parsed, sender: str, state: str, watermark: Any) -> None:
+    """A watermark (milliseconds since the epoch) covering everything sent before it."""
+    if not sender:
+        raise Malformed(f"a {state} receipt without a sender")
+    if not isinstance(watermark, int) or isinstance(watermark, bool) or watermark <= 0:
+        raise Malformed(f"a {state} receipt without a watermark time")
+    until = datetime.fromtimestamp(watermark / 1000, UTC)
+    parsed.up_to.append(DeliveredUpTo(identifier=sender, state=state, until=until))
+
+
 class MessengerChannel(GraphWebhook):
     name = "messenger"
     sends_files = True  # uploaded with each message as `filedata`
@@ -177,14 +189,19 @@ class MessengerChannel(GraphWebhook):
                 parsed.edits.append(Edit(external_id=as_id(edit.get("mid"), "mid"), content=text))
         elif "delivery" in event:
             delivery = as_dict(event["delivery"], "delivery")
-            for mid in as_list(delivery.get("mids"), "mids"):
+            mids = as_list(delivery.get("mids"), "mids")
+            for mid in mids:
                 parsed.deliveries.append(DeliveryUpdate(external_id=str(mid), state="delivered"))
+            if not mids:  # "mids" may be left out: then only the watermark says which
+                _up_to(parsed, sender, "delivered", delivery.get("watermark"))
         elif "read" in event:
             read = as_dict(event["read"], "read")
-            # Instagram names the message seen; Messenger gives only a watermark time, which
-            # does not say which of our messages it covers, so it moves nothing.
+            # Instagram names the message seen; Messenger gives a watermark time: everything
+            # we sent the customer before it was read.
             if read.get("mid"):
                 parsed.deliveries.append(DeliveryUpdate(external_id=str(read["mid"]), state="read"))
+            else:
+                _up_to(parsed, sender, "read", read.get("watermark"))
         else:
             log.info("inbox %s: messaging event %s ignored", inbox_id, sorted(event))
 

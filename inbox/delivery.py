@@ -6,12 +6,23 @@ a late "delivered" never turns a "read" message back.
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from datetime import datetime
+
+from sqlmodel import Session, col, select
 
 from .access import audience_of
 from .db import queue_event
 from .events import message_created
-from .models import MAX_MESSAGE_CONTENT, Conversation, Delivery, Message, MessageKind
+from .models import (
+    MAX_MESSAGE_CONTENT,
+    ContactIdentity,
+    Conversation,
+    Delivery,
+    Message,
+    MessageKind,
+    OutboxEntry,
+    OutboxState,
+)
 
 # Forward order; failed stands beside sent, since a provider may report either first.
 _RANK: dict[str, int] = {
@@ -69,6 +80,50 @@ def do_update_delivery(
     announce_message(session, message)
     session.commit()
     return True
+
+
+def do_update_deliveries_until(
+    *,
+    session: Session,
+    inbox_id: int,
+    identifier: str,
+    state: str,
+    until: datetime,
+) -> int:
+    """The provider says the customer got (or read) everything we sent them up to `until`
+    (Messenger's watermark), naming no message: move each such reply forward and commit; how
+    many moved.
+
+    A reply counts once the provider took it by `until`: its outbox entry went to sent by
+    then. That moment is when the provider's answer reached us, a little after its own
+    timestamp, so a reply sent just before the watermark may wait for the next receipt; one
+    sent after it, or still being retried, never moves.
+    """
+    if state not in (Delivery.delivered, Delivery.read):
+        return 0
+    # A failed reply stays failed: only the agent's retry moves it.
+    behind = [s for s in (Delivery.sent, Delivery.delivered) if _RANK[s] < _RANK[state]]
+    replies = session.exec(
+        select(Message)
+        .join(Conversation, col(Conversation.id) == Message.conversation_id)
+        .join(ContactIdentity, col(ContactIdentity.contact_id) == Conversation.contact_id)
+        .join(OutboxEntry, col(OutboxEntry.message_id) == Message.id)
+        .where(
+            ContactIdentity.inbox_id == inbox_id,
+            ContactIdentity.identifier == identifier,
+            Conversation.inbox_id == inbox_id,
+            Message.kind == MessageKind.outgoing,
+            col(Message.delivery).in_(behind),
+            OutboxEntry.state == OutboxState.sent,
+            col(OutboxEntry.updated_at) <= until,
+        )
+    ).all()
+    for message in replies:
+        message.delivery = state
+        session.add(message)
+        announce_message(session, message)
+    session.commit()
+    return len(replies)
 
 
 def do_edit_inbound(*, session: Session, inbox_id: int, external_id: str, content: str) -> bool:

@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
+import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,7 +24,7 @@ from channels.messenger import MessengerChannel
 from inbox.conversations import do_reply
 from inbox.db import Database
 from inbox.events import Event
-from inbox.models import ContactIdentity, Conversation, Message
+from inbox.models import ContactIdentity, Conversation, Message, OutboxEntry
 from tests.channels.helpers import (
     add_inbox_id,
     app_db,
@@ -244,8 +247,12 @@ def test_delivery_names_its_mids_and_read_names_none(db: Database) -> None:
     inbox_id = new_inbox(db)
     delivered = parse(db, inbox_id, "delivery.json").deliveries
     assert [(d.external_id, d.state) for d in delivered] == [(SENT_MID, "delivered")]
-    # Messenger's read receipt is a watermark time: it does not say which messages.
-    assert parse(db, inbox_id, "read.json").deliveries == []
+    # Messenger's read receipt is a watermark time: it names no message.
+    read = parse(db, inbox_id, "read.json")
+    assert read.deliveries == []
+    assert [(r.identifier, r.state, r.until) for r in read.up_to] == [
+        (PSID, "read", datetime(2025, 6, 8, 21, 3, 20, tzinfo=UTC))
+    ]
     seen = parse(db, inbox_id, "instagram_read.json").deliveries
     assert [(d.external_id, d.state) for d in seen] == [
         ("aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOnNlbnRieXVz", "read")
@@ -268,6 +275,100 @@ async def test_a_delivery_receipt_moves_the_sent_reply_to_delivered(
     )
     with db.session() as fresh:
         assert fresh.get_one(Message, reply_id).delivery == "delivered"
+
+
+def watermark(kind: str, until: datetime) -> bytes:
+    """Messenger's `read` or mid-less `delivery` event: all sent before `until`."""
+    body = json.loads(fixture_bytes("messenger", "read.json"))
+    event = body["entry"][0]["messaging"][0]
+    del event["read"]
+    # Milliseconds, rounded up: a watermark at a send's own moment covers it.
+    event[kind] = {"watermark": math.ceil(until.timestamp() * 1000)}
+    return json.dumps(body).encode()
+
+
+def sent_at(db: Database, message_id: int) -> datetime:
+    with db.session() as fresh:
+        entry = fresh.exec(select(OutboxEntry).where(OutboxEntry.message_id == message_id)).one()
+        return entry.updated_at
+
+
+def delivery_of(db: Database, message_id: int) -> str:
+    return stored(db, message_id).delivery
+
+
+async def test_a_read_watermark_marks_read_what_was_sent_before_it(
+    session: Session, app_client: TestClient
+) -> None:
+    db = app_db(app_client)
+    with standin_server() as graph:
+        graph_checks(graph)
+        accept = graph.check
+
+        def refusing_the_third(path: str, headers: dict[str, str], body: bytes) -> Answer:
+            if b"Anything else?" in body:
+                return 400, graph_error("(#100) Invalid parameter", 100)
+            return accept(path, headers, body)
+
+        graph.check = refusing_the_third
+        w = build_world(session)
+        inbox_id = new_inbox(db, api_base=graph.url + "/v21.0")
+        parsed = parse(db, inbox_id, "text.json")
+        early, late, refused = (
+            reply_to_parsed(session, db, inbox_id, parsed, w.dana, text)
+            for text in ("Your parcel left the depot", "It arrives tomorrow", "Anything else?")
+        )
+        async with httpx.AsyncClient() as http:
+            for reply_id in (early, late, refused):
+                await deliver(db, http, reply_id)
+                time.sleep(0.01)
+    # The customer read up to a moment between the two sends; the third reply failed.
+    between = sent_at(db, early) + (sent_at(db, late) - sent_at(db, early)) / 2
+    assert post(app_client, inbox_id, watermark("delivery", sent_at(db, late))).status_code == 200
+    assert post(app_client, inbox_id, watermark("read", between)).status_code == 200
+
+    assert [delivery_of(db, m) for m in (early, late, refused)] == ["read", "delivered", "failed"]
+    # A later watermark reads the second; an older one moves nothing back.
+    assert post(app_client, inbox_id, watermark("read", sent_at(db, late))).status_code == 200
+    assert post(app_client, inbox_id, watermark("delivery", between)).status_code == 200
+    assert [delivery_of(db, m) for m in (early, late, refused)] == ["read", "read", "failed"]
+
+
+async def test_a_watermark_moves_only_that_customers_replies(
+    session: Session, app_client: TestClient
+) -> None:
+    db = app_db(app_client)
+    with standin_server() as graph:
+        graph_checks(graph)
+        accept = graph.check
+
+        def any_customer(path: str, headers: dict[str, str], body: bytes) -> Answer:
+            # The stand-in knows one customer; the second is as good.
+            sent = {**json.loads(body), "recipient": {"id": PSID}}
+            return accept(path, headers, json.dumps(sent).encode())
+
+        graph.check = any_customer
+        w = build_world(session)
+        inbox_id = new_inbox(db, api_base=graph.url + "/v21.0")
+        ours = reply_to_parsed(session, db, inbox_id, parse(db, inbox_id, "text.json"), w.dana, "A")
+        other_body = json.loads(fixture_bytes("messenger", "text.json"))
+        other_body["entry"][0]["messaging"][0]["sender"]["id"] = "7000000000000001"
+        other_body["entry"][0]["messaging"][0]["message"]["mid"] = "m_another_customer"
+        other = parse_delivery(db, MessengerChannel(), inbox_id, json.dumps(other_body).encode())
+        theirs = reply_to_parsed(session, db, inbox_id, other, w.dana, "B")
+        async with httpx.AsyncClient() as http:
+            for reply_id in (ours, theirs):
+                await deliver(db, http, reply_id)
+    now = sent_at(db, theirs)
+    assert post(app_client, inbox_id, watermark("read", now)).status_code == 200
+    assert [delivery_of(db, m) for m in (ours, theirs)] == ["read", "sent"]
+
+
+def test_a_watermark_that_is_not_a_time_is_400(app_client: TestClient) -> None:
+    inbox_id = new_inbox(app_db(app_client))
+    body = json.loads(watermark("read", datetime.now(UTC)))
+    body["entry"][0]["messaging"][0]["read"]["watermark"] = "yesterday"
+    assert post(app_client, inbox_id, json.dumps(body).encode()).status_code == 400
 
 
 # --- sending --------------------------------------------------------------------------------
