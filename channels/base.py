@@ -46,6 +46,12 @@ class OutboundMessage:
     parts_sent: list[list[str]] = field(default_factory=list)
 
 
+def file_type(file: dict[str, Any]) -> str:
+    """An outbound file's MIME type without parameters, lower case: "text/plain;
+    charset=utf-8" is text/plain to every provider's list of what it takes."""
+    return str(file["content_type"]).split(";")[0].strip().lower()
+
+
 class SendFailed(Exception):
     """The provider refused or could not be reached.
 

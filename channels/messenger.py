@@ -30,6 +30,7 @@ from .base import (
     Parsed,
     SendFailed,
     WebhookRequest,
+    file_type,
 )
 from .graph import (
     GraphWebhook,
@@ -268,7 +269,7 @@ class PageChat:
         return await self._send(payload)
 
     async def send_file(self, file: dict[str, Any]) -> str:
-        mime = str(file["content_type"]).split(";")[0].strip().lower()
+        mime = file_type(file)
         kind = "image" if mime in IMAGES else "file"
         # Not reusable: each reply's file is the customer's alone, and Meta keeps it in the
         # thread anyway.

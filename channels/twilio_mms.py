@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from inbox.links import public_link
 
-from .base import SendFailed
+from .base import SendFailed, file_type
 from .long_text import split_text
 
 # Twilio refuses a Body longer than this; it splits into SMS segments itself below it.
@@ -94,7 +94,7 @@ def _media_groups(files: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 def check_mms_file(file: dict[str, Any]) -> None:
     """A permanent SendFailed, naming the file, for one Twilio would refuse."""
     name = file["filename"]
-    mime = str(file["content_type"]).split(";")[0].strip().lower()
+    mime = file_type(file)
     if mime not in MMS_TYPES:
         raise SendFailed(
             f"Twilio does not send {mime} files by MMS ({name}): send a JPEG, PNG or GIF "

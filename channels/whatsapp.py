@@ -27,6 +27,7 @@ from .base import (
     Parsed,
     SendFailed,
     WebhookRequest,
+    file_type,
 )
 from .graph import (
     GraphWebhook,
@@ -271,7 +272,7 @@ class WhatsAppChannel(GraphWebhook):
 
 def _kind_of(file: dict[str, Any]) -> str:
     """The message type a file goes as; a permanent SendFailed for one WhatsApp refuses."""
-    mime = _mime(file)
+    mime = file_type(file)
     name = file["filename"]
     if mime not in SENDABLE:
         raise SendFailed(
@@ -288,11 +289,6 @@ def _kind_of(file: dict[str, Any]) -> str:
             permanent=True,
         )
     return kind
-
-
-def _mime(file: dict[str, Any]) -> str:
-    # "text/plain; charset=utf-8" is text/plain to WhatsApp's list.
-    return str(file["content_type"]).split(";")[0].strip().lower()
 
 
 def _steps(chat: NumberChat, text: str, files: list[tuple[dict[str, Any], str]]) -> Steps:
@@ -336,7 +332,7 @@ class NumberChat:
         return await self._message(kind, media)
 
     async def _upload(self, file: dict[str, Any]) -> str:
-        mime = _mime(file)
+        mime = file_type(file)
         answer = await post_graph(
             self.http,
             f"{self.number}/media",

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .base import SendFailed, failure_from_response
+from .base import SendFailed, failure_from_response, file_type
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -43,7 +43,7 @@ MAX_PROCESSING_WAIT = 120.0
 
 def media_category(file: dict[str, Any]) -> str:
     """The DM media category a file goes as; a permanent SendFailed for one X refuses."""
-    mime = _mime(file)
+    mime = file_type(file)
     name = file["filename"]
     if mime not in SENDABLE:
         raise SendFailed(
@@ -59,10 +59,6 @@ def media_category(file: dict[str, Any]) -> str:
             permanent=True,
         )
     return category
-
-
-def _mime(file: dict[str, Any]) -> str:
-    return str(file["content_type"]).split(";")[0].strip().lower()
 
 
 @dataclass
@@ -107,7 +103,7 @@ async def upload_media(api: XApi, file: dict[str, Any], category: str, sleep: Sl
     started = await api.request(
         "POST",
         "/2/media/upload/initialize",
-        json={"media_type": _mime(file), "total_bytes": len(data), "media_category": category},
+        json={"media_type": file_type(file), "total_bytes": len(data), "media_category": category},
     )
     media_id = str(_data(started, "media upload").get("id") or "")
     if not media_id:

@@ -218,15 +218,20 @@ def do_create_inbox(
     return inbox
 
 
+def lock_inbox_config(session: Session, inbox: Inbox) -> None:
+    """Read the inbox's config as stored now and, on PostgreSQL, lock its row until the
+    commit: Handoff writes to the config too (an X inbox's renewed tokens), and a change made
+    from an older read would undo it. The lock waits for a renewal under way to commit."""
+    session.refresh(inbox, ["config"], with_for_update=True)
+
+
 def do_update_inbox(*, session: Session, inbox: Inbox, changes: dict[str, Any]) -> Inbox:
     if "name" in changes:
         inbox.name = changes["name"]
     if "config" in changes:
         if not isinstance(changes["config"], dict):
             raise InvalidInput("config must be an object", {"field": "config"})
-        # Merged onto the config as stored now: Handoff writes to it too (an X inbox's renewed
-        # tokens), and on PostgreSQL the lock waits for a renewal under way to commit.
-        session.refresh(inbox, ["config"], with_for_update=True)
+        lock_inbox_config(session, inbox)  # merged onto the config as stored now
         inbox.config = {**inbox.config, **changes["config"]}
     session.add(inbox)
     record(session, "inbox.updated", details={"inbox_id": inbox.id, "fields": sorted(changes)})

@@ -34,6 +34,7 @@ from inbox.accounts import (
     do_update_inbox,
     do_update_team,
     get_or_404,
+    lock_inbox_config,
     team_ids_of,
     token_of,
     tokens_of,
@@ -690,9 +691,8 @@ async def update_inbox(request: Request) -> Response:
         inbox = get_or_404(ctx.session, Inbox, path_id(request), "inbox")
         form = await request.form()
         try:
-            # The secrets left blank are kept from the config as stored now, locked: an X
-            # inbox's renewal under way must not have its new tokens overwritten by old ones.
-            ctx.session.refresh(inbox, ["config"], with_for_update=True)
+            # The secrets left blank are kept from the config as stored now.
+            lock_inbox_config(ctx.session, inbox)
             name = required(form, "name", gettext("Give the inbox a name"))
             changes: dict[str, Any] = {"name": name}
             if inbox.channel in CREATABLE_CHANNELS:
