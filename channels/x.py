@@ -41,15 +41,16 @@ from .base import (
     WebhookRequest,
 )
 from .long_text import send_parts, split_text
-from .x_media import Sleep, XApi, media_category, upload_media
+from .x_media import DEFAULT_API_BASE, Sleep, XApi, media_category, upload_media
+from .x_tokens import report_rejected
 
-DEFAULT_API_BASE = "https://api.twitter.com"
 TIMEOUT = 10.0
 # X takes direct messages of up to 10,000 characters.
 MAX_TEXT = 10_000
-# A 401 to an inbox with a refresh token: its access token ran out before channels/x_tokens.py
-# renewed it, which that does once a minute; try again after its next pass.
-AFTER_RENEWAL = 60.0
+# A 401 to an inbox with a refresh token: X no longer takes its access token (it ran out, or
+# was revoked early). channels/x_tokens.py renews it at once when told; try again after that,
+# with room for a few tries should X's token endpoint be down too.
+AFTER_RENEWAL = 20.0
 
 
 def sign(consumer_secret: str, data: bytes) -> str:
@@ -194,6 +195,7 @@ class XChannel:
         except SendFailed as failure:
             if _config(inbox, "refresh_token") and failure.status == 401:
                 failure.permanent, failure.retry_after = False, AFTER_RENEWAL
+                report_rejected(inbox.config)
             raise
         # The last DM's id: a read receipt names the last message the customer saw.
         return sent[-1]

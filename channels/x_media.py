@@ -24,6 +24,8 @@ from .base import SendFailed, failure_from_response, file_type
 
 Sleep = Callable[[float], Awaitable[None]]
 
+DEFAULT_API_BASE = "https://api.twitter.com"
+
 MB = 1024 * 1024
 # What X takes in a DM, by MIME type: the media category it is uploaded as and the largest
 # size (X's "Media types & size restrictions": images 5 MB, GIFs 15 MB, video 512 MB).

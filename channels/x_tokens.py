@@ -11,12 +11,17 @@ X rotates them, so every answer is stored at once, and a refresh token is never 
 Several processes may share one PostgreSQL: the inbox's row is locked (FOR UPDATE) from
 before X is asked until the new tokens are committed, and its expiry is read again under
 the lock, since another process may have renewed it a moment ago.
+
+X may also stop taking an access token before its stored expiry (the user revoked the App,
+or changed their password). A reply that meets a 401 reports the token (`report_rejected`),
+and this process's pass renews that inbox at once instead of at the expiry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -30,7 +35,7 @@ from inbox.clock import utcnow
 from inbox.db import Database
 from inbox.models import Inbox
 
-from .x import DEFAULT_API_BASE
+from .x_media import DEFAULT_API_BASE
 
 log = logging.getLogger("handoff.x.tokens")
 
@@ -45,6 +50,14 @@ LIFETIME = timedelta(hours=2)
 # Inboxes a pass in this process is renewing now, as (engine, inbox id): SQLite ignores FOR
 # UPDATE, so two passes of one process would otherwise both spend the refresh token.
 _renewing: set[tuple[int, int]] = set()
+
+# Access tokens X answered 401 to, as `_token_key`s: the inbox holding one is due at once.
+# Keyed by the token and the API it was sent to, not the inbox id, which another database in
+# the same process (a test's) may reuse. Bounded: a key goes once its inbox is renewed.
+_rejected: set[str] = set()
+MAX_REJECTED = 1000
+# The running passes' wake-ups, with their loops: a report may come from another loop.
+_wakeups: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
 
 
 class Refused(Exception):
@@ -77,6 +90,23 @@ def stored_expiry(config: dict[str, Any]) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+def _token_key(config: dict[str, Any]) -> str:
+    parts = (str(config.get("api_base") or DEFAULT_API_BASE), str(config.get("access_token") or ""))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def report_rejected(config: dict[str, Any]) -> None:
+    """X answered 401 to this inbox's access token: renew it now, whatever its expiry says."""
+    if len(_rejected) >= MAX_REJECTED:
+        _rejected.clear()  # reports of inboxes long renewed or deleted: the next 401 re-reports
+    _rejected.add(_token_key(config))
+    for loop, wake in list(_wakeups):
+        try:
+            loop.call_soon_threadsafe(wake.set)
+        except RuntimeError:  # that loop has closed; its pass is gone
+            _wakeups.discard((loop, wake))
+
+
 def refused_before(config: dict[str, Any]) -> bool:
     """X refused these very credentials: asking again would be refused again."""
     refused_for = config.get("token_error_for")
@@ -86,6 +116,8 @@ def refused_before(config: dict[str, Any]) -> bool:
 def needs_renewal(config: dict[str, Any], now: datetime, margin: timedelta) -> bool:
     if not config.get("refresh_token") or refused_before(config):
         return False  # without one, the admin keeps the access token current, as before
+    if _token_key(config) in _rejected:
+        return True
     expiry = stored_expiry(config)
     return expiry is None or expiry - now <= margin
 
@@ -186,6 +218,8 @@ async def renew_inbox(
             if inbox is None or not needs_renewal(inbox.config, now, margin):
                 return False
             sent = dict(inbox.config)
+            # Renewed or refused below, this token is done with; X being down keeps it due.
+            rejected = _token_key(sent)
             try:
                 renewed = await ask_x(http, sent, now)
             except Unavailable as exc:
@@ -196,11 +230,13 @@ async def renew_inbox(
                 log.warning(
                     "inbox %s: X token not renewed until an admin reconnects: %s", inbox_id, exc
                 )
+                _rejected.discard(rejected)
                 _reread(session, inbox)
                 inbox.config = refused_config(inbox.config, str(exc), refused=sent)
                 session.add(inbox)
                 session.commit()
                 return False
+            _rejected.discard(rejected)
             _reread(session, inbox)
             inbox.config = renewed_config(inbox.config, renewed)
             session.add(inbox)
@@ -233,10 +269,19 @@ async def refresh_x_tokens(
 async def run_x_token_refresh(
     db: Database, http: httpx.AsyncClient, *, interval: float = 60.0
 ) -> None:
-    """Renew X access tokens every `interval` seconds until cancelled."""
-    while True:
-        try:
-            await refresh_x_tokens(db, http)
-        except Exception:  # the database was away: try again next pass
-            log.exception("X token refresh pass failed")
-        await asyncio.sleep(interval)
+    """Renew X access tokens every `interval` seconds, and at once when a reply reports a
+    rejected token, until cancelled."""
+    wake = asyncio.Event()
+    mine = (asyncio.get_running_loop(), wake)
+    _wakeups.add(mine)
+    try:
+        while True:
+            wake.clear()
+            try:
+                await refresh_x_tokens(db, http)
+            except Exception:  # the database was away: try again next pass
+                log.exception("X token refresh pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), interval)
+    finally:
+        _wakeups.discard(mine)

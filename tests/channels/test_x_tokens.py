@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import threading
@@ -22,7 +23,7 @@ from starlette.testclient import TestClient
 from channels import x
 from channels.base import SendFailed
 from channels.dispatch import deliver
-from channels.x_tokens import refresh_x_tokens
+from channels.x_tokens import refresh_x_tokens, report_rejected, run_x_token_refresh
 from inbox.accounts import do_update_inbox
 from inbox.db import Database, make_engine
 from inbox.models import Inbox
@@ -402,6 +403,56 @@ async def test_a_reply_waits_for_the_renewal_and_goes_out_with_the_new_token(
     assert stored(db, reply_id).delivery == "sent"
 
 
+async def test_a_token_x_revoked_early_is_renewed_at_once_and_the_reply_goes_out(
+    session: Session, db: Database
+) -> None:
+    """The stored expiry is an hour and a half away, but the user revoked the App: the 401
+    makes the next pass renew, where it would otherwise have waited for the expiry."""
+    x_api = XTokens()
+    world = build_world(session)
+    with standin_server() as api:
+        api.check = x_api
+        config = x_config(api, access_token_expires_at=(NOW + timedelta(minutes=90)).isoformat())
+        inbox = add_inbox(session, "Acme on X", "x", config)
+        customer_writes(session, inbox, "Hi", who=JORDAN)
+        reply_id = reply(session, world, inbox, "On its way!")
+        async with httpx.AsyncClient() as http:
+            assert await refresh_x_tokens(db, http, now=NOW) == []  # not due by its expiry
+            x_api.access_token = None  # revoked: X takes access-0 no more
+            await deliver(db, http, reply_id)
+            assert stored(db, reply_id).delivery == "pending"
+            assert await refresh_x_tokens(db, http, now=NOW) == [inbox.id]
+            assert await refresh_x_tokens(db, http, now=NOW) == []  # once, not every pass
+            await deliver(db, http, reply_id)
+    assert renewals(api) == 1
+    assert x_api.dm_tokens == ["access-1"]
+    assert stored(db, reply_id).delivery == "sent"
+
+
+async def test_a_rejected_token_wakes_the_renewal_pass_at_once(db: Database) -> None:
+    x_api = XTokens()
+    with standin_server() as api:
+        api.check = x_api
+        config = x_config(api, access_token_expires_at="2999-01-01T00:00:00+00:00")
+        inbox_id = add_inbox_id(db, "Acme on X", "x", config)
+        async with httpx.AsyncClient() as http:
+            # An hour between passes: only the report can make this one run again soon.
+            passes = asyncio.create_task(run_x_token_refresh(db, http, interval=3600))
+            try:
+                await asyncio.sleep(0.3)  # the first pass: nothing due
+                assert renewals(api) == 0
+                report_rejected(config)
+                deadline = time.monotonic() + 10
+                while config_of(db, inbox_id)["refresh_token"] != "refresh-1":
+                    assert time.monotonic() < deadline, "the pass did not wake up"
+                    await asyncio.sleep(0.05)
+            finally:
+                passes.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await passes
+    assert renewals(api) == 1
+
+
 @pytest.mark.parametrize(
     ("refresh_token", "permanent"),
     [("refresh-0", False), (None, True)],
@@ -423,7 +474,7 @@ async def test_a_401_is_worth_another_try_only_with_a_refresh_token(
     assert failure.value.permanent is permanent
     assert "X answered 401" in str(failure.value)
     if not permanent:
-        # After the next renewal pass, a minute from now.
+        # After the renewal the 401 set off (channels/x_tokens.py).
         assert failure.value.retry_after == x.AFTER_RENEWAL
 
 
