@@ -281,7 +281,9 @@ async def run_x_token_refresh(
                 await refresh_x_tokens(db, http)
             except Exception:  # the database was away: try again next pass
                 log.exception("X token refresh pass failed")
+            # asyncio.timeout, not wait_for, which can swallow a cancel on 3.11 (scheduler.py).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await wake.wait()
     finally:
         _wakeups.discard(mine)

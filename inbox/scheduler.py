@@ -143,7 +143,7 @@ class SlaTimer:
                     if fired:
                         log.info("SLA stages fired: %s", ", ".join(fired))
                 except Exception:
-                    if _being_cancelled():
+                    if being_cancelled():
                         raise  # an error met on the way out must not keep the loop alive
                     log.exception("SLA timer run failed; retrying")
                     self.push(now + timedelta(seconds=5), 0)
@@ -200,7 +200,9 @@ async def _wait_out(future: asyncio.Future[Any]) -> None:
         future.exception()  # retrieved: its error was the step's, and the cancel wins
 
 
-def _being_cancelled() -> bool:
+def being_cancelled() -> bool:
+    """Whether the running task has been asked to stop, even if a library swallowed the
+    CancelledError on its way out (asyncio.wait_for can, on Python 3.11)."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
 

@@ -20,6 +20,7 @@ from sqlmodel import select
 from inbox.db import Database
 from inbox.mail_cursors import read_cursor, save_cursor
 from inbox.models import Inbox
+from inbox.scheduler import being_cancelled
 
 from ..base import Malformed, Parsed
 from ..intake import take_in
@@ -162,4 +163,8 @@ async def run_imap_polling(db: Database, interval: float = 30.0) -> None:
             await poll_all(db)
         except Exception:  # the database was away: try again next round
             log.exception("IMAP polling round failed")
+        if being_cancelled():
+            # aioimaplib waits with asyncio.wait_for, which on 3.11 can swallow the cancel
+            # that meets a server's answer: the loop would then never end (a hung shutdown).
+            raise asyncio.CancelledError
         await asyncio.sleep(interval)
