@@ -3,10 +3,12 @@
 Two uvicorn subprocesses run side by side: the real app (bench/serve_app.py) on a fresh SQLite
 file, and the floor (bench/serve_floor.py), a bare Starlette POST that broadcasts to its
 sockets. This process signs 50 agents in, opens their websockets to each server, then sends
-POSTs at a steady rate, alternating between the two servers in short blocks so that a noisy
-neighbour hurts both alike. Each latency runs from just before a POST is sent to the arrival
-of its `message.created` frame on one socket; p50 and p99 are over every (message, socket)
-pair. Afterwards each server takes a burst of POSTs with no sockets open: ingest over HTTP.
+POSTs at a steady rate to each, interleaved message by message (the floor's half-way between
+two of the app's), so that a noisy neighbour's burst hurts both alike; `interleave=False`
+alternates in blocks of seconds instead, as earlier rounds did (docs/performance.md). Each
+latency runs from just before a POST is sent to the arrival of its `message.created` frame
+on one socket; p50 and p99 are over every (message, socket) pair. Afterwards each server
+takes a burst of POSTs with no sockets open: ingest over HTTP.
 """
 
 from __future__ import annotations
@@ -209,6 +211,34 @@ async def steady_block(
     await asyncio.gather(*tasks)
 
 
+async def interleaved_block(
+    http: httpx.AsyncClient, targets: Sequence[Target], first: int, count: int, rate: float
+) -> None:
+    """`count` POSTs to each target at `rate` a second, each on time, the targets' turns
+    spread evenly: at 20 a second and two targets, one POST every 25 ms, in turn."""
+    loop = asyncio.get_running_loop()
+    begin = loop.time() + 0.05
+    tasks = []
+    for i in range(count):
+        for j, target in enumerate(targets):
+            delay = begin + (i + j / len(targets)) / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(post_one(http, target, first + i)))
+    await asyncio.gather(*tasks)
+
+
+async def alternating_blocks(
+    http: httpx.AsyncClient, targets: Sequence[Target], per_block: int, blocks: int, rate: float
+) -> None:
+    """`blocks` steady blocks of `per_block` POSTs to each target, the targets taking turns."""
+    for block in range(blocks):
+        for target in targets:
+            await steady_block(http, target, block * per_block, per_block, rate)
+            # Let the last frames of this block land before the other server starts.
+            await wait_for_frames([target], timeout=2.0)
+
+
 async def warm_up(http: httpx.AsyncClient, target: Target, rate: float) -> None:
     """A second of untimed messages first: the first ones a fresh server handles fill its
     caches (templates compiled, statements prepared) and take ten times as long."""
@@ -290,6 +320,7 @@ async def measure(
     seconds: float,
     blocks: int,
     ingest_count: int,
+    interleave: bool = True,
 ) -> Outcome:
     app = Target(
         name="handoff",
@@ -336,18 +367,15 @@ async def measure(
         for target in (floor, app):
             await warm_up(http, target, rate)
         per_block = max(1, round(rate * seconds / blocks))
-        sent = 0
         # This process's own collector would pause its reading of frames at random, a
         # harness's noise (timeit turns it off for the same reason); the servers keep theirs.
         gc.collect()
         gc.disable()
         try:
-            for _ in range(blocks):
-                for target in (floor, app):
-                    await steady_block(http, target, sent, per_block, rate)
-                    # Let the last frames of this block land before the other server starts.
-                    await wait_for_frames([target], timeout=2.0)
-                sent += per_block
+            if interleave:
+                await interleaved_block(http, (floor, app), 0, per_block * blocks, rate)
+            else:
+                await alternating_blocks(http, (floor, app), per_block, blocks, rate)
             await wait_for_frames([app, floor], timeout=5.0)
         finally:
             gc.enable()
@@ -373,6 +401,7 @@ def run(
     database: Path | None = None,
     app_args: Sequence[str] = (),
     before_stop: Callable[[], None] | None = None,
+    interleave: bool = True,
 ) -> Outcome:
     """`database`: serve the app on this SQLite file (the agents and inbox are added to it)
     instead of a fresh one; `app_args`: more arguments for bench/serve_app.py;
@@ -411,6 +440,7 @@ def run(
                 seconds=seconds,
                 blocks=blocks,
                 ingest_count=ingest_count,
+                interleave=interleave,
             )
             outcome = _run_loop(coro)
             if before_stop is not None:

@@ -18,7 +18,7 @@ import os
 import platform
 import sqlite3
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
 from rich.console import Console
@@ -60,6 +60,8 @@ class Plan:
     ingest: int
     conversations: int
     samples: int
+    # POSTs to the app and the floor interleaved one by one; False: in blocks of seconds.
+    interleave: bool = True
 
     @staticmethod
     def for_run(quick: bool) -> Plan:
@@ -107,6 +109,7 @@ def latency_rows(plan: Plan, console: Console) -> list[Row]:
             seconds=plan.seconds,
             blocks=plan.blocks,
             ingest_count=plan.http_ingest,
+            interleave=plan.interleave,
         )
     app, floor = outcome.app, outcome.floor
     section = f"POST → {app.sockets} websockets, {plan.rate:g} msg/s × {app.messages} msgs"
@@ -320,9 +323,15 @@ def main() -> None:
     parser.add_argument("--only", choices=PARTS, action="append", help="run only these parts")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL part")
     parser.add_argument("--plans", action="store_true", help="print every query plan")
+    parser.add_argument(
+        "--in-blocks",
+        action="store_true",
+        help="latency: send to the app and the floor in alternating blocks of seconds (the "
+        "method before the ninth round) instead of interleaved message by message",
+    )
     args = parser.parse_args()
     parts = set(args.only or PARTS)
-    plan = Plan.for_run(args.quick)
+    plan = replace(Plan.for_run(args.quick), interleave=not args.in_blocks)
     console = Console()
     if not console.is_terminal:
         # Piped into a file or a log: wide enough that the table keeps one line per figure.
