@@ -41,6 +41,7 @@ from web import (
     api,
     api_escalation,
     api_policy,
+    api_saved_replies,
     auth,
     csat_pages,
     escalation_pages,
@@ -50,6 +51,7 @@ from web import (
     policy_pages,
     realtime,
     reports_pages,
+    saved_reply_pages,
     slack_routes,
 )
 from web.errors import handoff_error, http_error, server_error
@@ -171,6 +173,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 *api_policy.routes,
                 *api_escalation.routes,
                 *reports_pages.api_routes,
+                *api_saved_replies.routes,
             ],
         ),
         *channel_webhooks.routes,
@@ -182,6 +185,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *message_pages.routes,
         *realtime.routes,
         *admin.routes,
+        *saved_reply_pages.routes,
         *policy_pages.routes,
         *slack_routes.routes,
         *reports_pages.routes,

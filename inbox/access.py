@@ -3,6 +3,9 @@
 - an agent sees conversations of the inboxes and teams they belong to;
 - a manager also sees every conversation at the tiers of their teams;
 - an admin sees everything.
+
+Saved replies (docs/concepts/saved-replies.md): everyone uses the shared ones and their teams';
+admins manage all of them, managers their own teams', agents none.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from .errors import NotFound
 from .events import Audience, Event
-from .models import Agent, Conversation, InboxMember, Membership, Role, Team
+from .models import Agent, Conversation, InboxMember, Membership, Role, SavedReply, Team
 
 
 @dataclass(frozen=True)
@@ -121,3 +124,30 @@ def audience_of(conversation: Conversation, *, customer: bool = False) -> Audien
         tier=conversation.tier,
         customer=customer,
     )
+
+
+def usable_saved_replies(scope: Scope) -> ColumnElement[bool]:
+    """A WHERE clause on SavedReply: the shared ones plus those of the agent's teams."""
+    if scope.is_admin:
+        return true()
+    shared = col(SavedReply.team_id).is_(None)
+    if not scope.team_ids:
+        return shared
+    return or_(shared, col(SavedReply.team_id).in_(scope.team_ids))
+
+
+def can_use_saved_reply(scope: Scope, reply: SavedReply) -> bool:
+    return scope.is_admin or reply.team_id is None or reply.team_id in scope.team_ids
+
+
+def manages_saved_replies(scope: Scope) -> bool:
+    """Whether the Saved replies settings page is for them at all."""
+    return scope.is_admin or scope.role == Role.manager
+
+
+def can_manage_saved_reply(scope: Scope, team_id: int | None) -> bool:
+    """Admins: any. Managers: their own teams' (never the shared ones, which every team
+    reads). Agents: none; they only use them."""
+    if scope.is_admin:
+        return True
+    return scope.role == Role.manager and team_id is not None and team_id in scope.team_ids

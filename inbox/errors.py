@@ -17,6 +17,12 @@ class HandoffError(Exception):
         self.detail = detail
 
 
+def N_(message: str) -> str:
+    """Marks a message for `make messages`; a page translates it by value (web/i18n.gettext),
+    so such a message carries no interpolated values."""
+    return message
+
+
 class NotFound(HandoffError):
     status_code = 404
     code = "not_found"

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from .clock import utcnow
@@ -265,6 +265,34 @@ class AuditEntry(SQLModel, table=True):
     action: str = Field(max_length=64)
     conversation_id: int | None = Field(default=None, index=True)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class SavedReply(SQLModel, table=True):
+    """A canned answer agents insert by typing /shortcut in the reply box
+    (docs/concepts/saved-replies.md)."""
+
+    __tablename__ = "saved_reply"
+    __table_args__ = (
+        UniqueConstraint("team_id", "shortcut", name="uq_saved_reply_team_shortcut"),
+        # A unique constraint counts NULLs as distinct, so the shared replies' (no team) get
+        # their own index; inbox/saved_replies.py checks both before the database does.
+        Index(
+            "uq_saved_reply_shared_shortcut",
+            "shortcut",
+            unique=True,
+            sqlite_where=text("team_id IS NULL"),
+            postgresql_where=text("team_id IS NULL"),
+        ),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    shortcut: str = Field(max_length=40)
+    title: str = Field(max_length=120)
+    content: str = ""
+    # None: shared with everyone.
+    team_id: int | None = Field(default=None, foreign_key="team.id", ondelete="CASCADE")
+    created_by_id: int | None = Field(default=None, foreign_key="agent.id", ondelete="SET NULL")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
 
 
 # --- The escalation engine (docs/concepts/escalation.md) ---

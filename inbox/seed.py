@@ -1,6 +1,6 @@
 """A demo company (`handoff seed-demo`): teams L1 to L3, agents, two inboxes, two dozen
-conversations in several states and languages, built through the same domain calls a real
-inbox goes through."""
+conversations in several states and languages and a few saved replies, built through the same
+domain calls a real inbox goes through."""
 
 from __future__ import annotations
 
@@ -21,8 +21,9 @@ from .conversations import (
     do_set_priority,
     do_set_status,
 )
-from .models import Agent, Contact
+from .models import Agent, Contact, Team
 from .notes import do_add_note
+from .saved_replies import do_create_saved_reply
 from .shortcuts_store import seed_shortcuts
 
 PASSWORD = "handoff-demo"
@@ -402,6 +403,7 @@ def seed_demo(session: Session, console: Console | None = None) -> None:
         now=now - timedelta(hours=2),
     )
     seed_shortcuts(session)
+    _seed_saved_replies(session, agents["admin@handoff.test"], teams)
     session.commit()
     dana, lukasz, ivan = (
         agents[e] for e in ("dana@handoff.test", "lukasz@handoff.test", "ivan@handoff.test")
@@ -532,3 +534,61 @@ def _reply_for(language: str) -> str:
     }.get(
         language, "Thanks for reaching out! I'm looking into this now and will update you shortly."
     )
+
+
+# (shortcut, title, team or None for everyone, text): what the / menu offers in the demo.
+SAVED_REPLIES = [
+    (
+        "hello",
+        "Greeting",
+        None,
+        "Hi {{contact.first_name}},\n\nThanks for getting in touch! I'm {{agent.first_name}} "
+        "and I'll take care of this for you.",
+    ),
+    (
+        "refund-policy",
+        "Refund policy",
+        "Billing",
+        "Hi {{contact.first_name}},\n\nYou can return anything within 30 days of delivery for "
+        "a full refund. Once we have it back, the money reaches your original payment method "
+        "within 5 to 10 business days. Your case number is #{{conversation.id}}.",
+    ),
+    (
+        "send-logs",
+        "Please send logs",
+        "Technical",
+        "To find out what is going wrong, could you send us:\n\n"
+        "1. the time it happened (with your time zone),\n"
+        "2. the request ID from the error message or the X-Request-Id response header,\n"
+        "3. the application log for the five minutes around it.\n\n"
+        "Attach them here, or mail them to support@handoff.test with #{{conversation.id}} in "
+        "the subject.",
+    ),
+    (
+        "password-reset",
+        "Password reset email not arriving",
+        "Support L1",
+        "The reset email comes from no-reply@handoff.test within a few minutes. Please check "
+        "your spam folder, and that you asked with {{contact.email}}. If it still does not "
+        "arrive, tell me and I'll send you a link myself.",
+    ),
+    (
+        "closing",
+        "Closing",
+        None,
+        "Is there anything else I can help you with? If not, I'll close this conversation; "
+        "just write back here any time and it opens again.\n\nBest regards,\n{{agent.name}}",
+    ),
+]
+
+
+def _seed_saved_replies(session: Session, admin: Agent, teams: dict[str, Team]) -> None:
+    for shortcut, title, team, content in SAVED_REPLIES:
+        do_create_saved_reply(
+            session=session,
+            actor=admin,
+            shortcut=shortcut,
+            title=title,
+            content=content,
+            team_id=teams[team].id if team else None,
+        )

@@ -75,8 +75,9 @@ def admin_only(request: Request) -> Iterator[AgentContext]:
         yield ctx
 
 
-def admin_page(endpoint: Endpoint) -> Endpoint:
-    """A settings page that shows non-admins a page saying why, rather than a bare 403."""
+def admin_page(endpoint: Endpoint, heading: str | None = None) -> Endpoint:
+    """A settings page that shows non-admins a page saying why, rather than a bare 403.
+    `heading` (marked with N_) says who the page is for, when that is not admins only."""
 
     async def page(request: Request) -> Response:
         try:
@@ -84,8 +85,9 @@ def admin_page(endpoint: Endpoint) -> Endpoint:
         except Forbidden as exc:
             if is_fragment(request):
                 raise
+            context = {"message": exc.message, "heading": gettext(heading) if heading else None}
             return state(request).templates.TemplateResponse(
-                request, "settings/forbidden.html", {"message": exc.message}, status_code=403
+                request, "settings/forbidden.html", context, status_code=403
             )
 
     return page

@@ -14,6 +14,9 @@ from babel import Locale, UnknownLocaleError
 from babel.support import NullTranslations, Translations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+# The marker for strings translated later by value: the domain's, so its messages use it too.
+from inbox.errors import N_ as N_
+
 LOCALES_DIR = Path(__file__).resolve().parent.parent / "locales"
 DEFAULT_LOCALE = "en"
 RTL = {"ar", "he", "fa", "ur"}
@@ -110,11 +113,6 @@ class LocaleMiddleware:
             await self.app(scope, receive, send)
         finally:
             current_locale.reset(token)
-
-
-def N_(message: str) -> str:
-    """Marks a string for extraction where it is translated later, by value."""
-    return message
 
 
 # Values shown through `_(value)` in templates; listed here so extraction finds them.

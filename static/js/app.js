@@ -1,4 +1,4 @@
-// Handoff agent UI: live updates over /ws, presence, keyboard shortcuts, @mention autocomplete.
+// Handoff agent UI: live updates over /ws, presence, keyboard shortcuts, @mention and /saved-reply menus.
 // Frames are {seq, type, data, html?}; see docs/concepts/real-time.md.
 (function () {
   "use strict";
@@ -304,39 +304,67 @@
     else if (e.key === "n" && openConversationId()) { showTab("note"); e.preventDefault(); }
   });
 
-  // @mention autocomplete in the note box.
-  var mentionRequest = 0;
+  // Menus under a text box: @mentions in the note box, saved replies (/shortcut) in the reply
+  // box. Both open on typing, share the keys (arrows, Enter/Tab, Escape) and the mouse.
+  var MENU_BOXES = "textarea[data-mentions], textarea[data-saved-replies]";
+  function menuOf(area) { return area.parentElement.querySelector(".mention-menu"); }
+
+  function fillMenu(menu, options, describe) {
+    menu.innerHTML = "";
+    options.forEach(function (o, i) {
+      var li = document.createElement("li");
+      li.setAttribute("role", "option");
+      describe(li, o);
+      if (i === 0) li.classList.add("selected");
+      menu.appendChild(li);
+    });
+    menu.classList.toggle("hidden", options.length === 0);
+  }
+
+  var menuRequest = 0;
+  function ask(url, menu, describe) {
+    var ticket = ++menuRequest;
+    fetch(url, { headers: { Accept: "application/json" } })
+      .then(function (r) { return r.ok ? r.json() : []; })
+      .then(function (options) {
+        if (ticket === menuRequest) fillMenu(menu, options, describe);
+      });
+  }
+
   document.addEventListener("input", function (e) {
     var area = e.target;
-    if (!area.matches || !area.matches("textarea[data-mentions]")) return;
-    var menu = area.parentElement.querySelector(".mention-menu");
+    if (!area.matches || !area.matches(MENU_BOXES)) return;
+    var menu = menuOf(area);
     var before = area.value.slice(0, area.selectionStart);
-    var m = before.match(/(^|\s)@([\p{L}\p{N}_.-]*)$/u);
-    if (!m) { menu.classList.add("hidden"); return; }
-    var ticket = ++mentionRequest;
-    fetch("/mentionables?q=" + encodeURIComponent(m[2]), { headers: { Accept: "application/json" } })
-      .then(function (r) { return r.json(); })
-      .then(function (options) {
-        if (ticket !== mentionRequest) return;
-        menu.innerHTML = "";
-        options.forEach(function (o, i) {
-          var li = document.createElement("li");
-          li.setAttribute("role", "option");
-          li.dataset.handle = o.handle;
-          li.textContent = "@" + o.handle + " — " + o.name + (o.kind === "team" ? " (" + s("sTeam", "team") + ")" : "");
-          if (i === 0) li.classList.add("selected");
-          menu.appendChild(li);
-        });
-        menu.classList.toggle("hidden", options.length === 0);
+    var m;
+    if (area.dataset.savedReplies) {
+      // "/" at the start of the box or after a space, then letters: "/ref" looks for refund-policy.
+      m = before.match(/(^|\s)\/([\p{L}\p{N}-]+)$/u);
+      if (!m) { menu.classList.add("hidden"); return; }
+      ask(area.dataset.savedReplies + "?q=" + encodeURIComponent(m[2]), menu, function (li, o) {
+        li.dataset.text = o.text;
+        li.textContent = "/" + o.shortcut + " — " + o.title;
       });
+      return;
+    }
+    m = before.match(/(^|\s)@([\p{L}\p{N}_.-]*)$/u);
+    if (!m) { menu.classList.add("hidden"); return; }
+    ask("/mentionables?q=" + encodeURIComponent(m[2]), menu, function (li, o) {
+      li.dataset.handle = o.handle;
+      li.textContent = "@" + o.handle + " — " + o.name + (o.kind === "team" ? " (" + s("sTeam", "team") + ")" : "");
+    });
   });
 
-  function insertMention(area, handle) {
+  // The typed "@dan" or "/ref" before the caret becomes the choice.
+  function insertChoice(area, li) {
     var pos = area.selectionStart;
-    var before = area.value.slice(0, pos).replace(/@([\p{L}\p{N}_.-]*)$/u, "@" + handle + " ");
+    var before = area.value.slice(0, pos);
+    // A function, so a "$&" in the text (or a customer's name) is not read as a pattern.
+    if (area.dataset.savedReplies) before = before.replace(/\/[\p{L}\p{N}-]*$/u, function () { return li.dataset.text; });
+    else before = before.replace(/@([\p{L}\p{N}_.-]*)$/u, "@" + li.dataset.handle + " ");
     area.value = before + area.value.slice(pos);
     area.selectionStart = area.selectionEnd = before.length;
-    area.parentElement.querySelector(".mention-menu").classList.add("hidden");
+    menuOf(area).classList.add("hidden");
     area.focus();
   }
 
@@ -344,13 +372,13 @@
     var li = e.target.closest && e.target.closest(".mention-menu li");
     if (!li) return;
     e.preventDefault();
-    insertMention(li.closest("form").querySelector("textarea"), li.dataset.handle);
+    insertChoice(li.closest("form").querySelector("textarea"), li);
   });
 
   document.addEventListener("keydown", function (e) {
     var area = e.target;
-    if (!area.matches || !area.matches("textarea[data-mentions]")) return;
-    var menu = area.parentElement.querySelector(".mention-menu");
+    if (!area.matches || !area.matches(MENU_BOXES)) return;
+    var menu = menuOf(area);
     if (menu.classList.contains("hidden")) return;
     var items = Array.prototype.slice.call(menu.children);
     var i = items.findIndex(function (li) { return li.classList.contains("selected"); });
@@ -361,7 +389,7 @@
       items[i].classList.add("selected");
     } else if ((e.key === "Enter" || e.key === "Tab") && i >= 0) {
       e.preventDefault();
-      insertMention(area, items[i].dataset.handle);
+      insertChoice(area, items[i]);
     } else if (e.key === "Escape") {
       menu.classList.add("hidden");
     }
