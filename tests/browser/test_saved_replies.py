@@ -4,20 +4,23 @@ policy from the menu with Enter, and the box holds it with the customer's name f
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Browser, expect
 from sqlmodel import Session
 
 from inbox.conversations import InboundMessage, do_receive_inbound
 from inbox.saved_replies import do_create_saved_reply
-from tests.browser.test_end_to_end import signed_in
+from tests.browser.test_end_to_end import DOCS_IMG, signed_in
 from tests.factories import build_world
 
 pytestmark = pytest.mark.browser
 
 
 def test_an_agent_inserts_a_saved_reply_by_typing_its_shortcut(
-    browser: Browser, live_server: str, session: Session
+    browser: Browser, live_server: str, session: Session, tmp_path: Path
 ) -> None:
     w = build_world(session)
     for shortcut, title, team_id, content in [
@@ -62,6 +65,9 @@ def test_an_agent_inserts_a_saved_reply_by_typing_its_shortcut(
     expect(menu).to_be_visible()
     expect(menu.locator("li")).to_have_count(1)  # Billing's refund is not Dana's to use
     expect(menu.locator("li.selected")).to_have_text("/refund-policy — Refund policy")
+    # `make screenshots` puts this one in docs/concepts/saved-replies.md.
+    shots = DOCS_IMG if os.environ.get("HANDOFF_SCREENSHOTS") else tmp_path
+    page.screenshot(path=str(shots / "saved-replies-menu.png"))
     box.press("Enter")
     expect(box).to_have_value("Hi Olivia, refunds reach you within 5 days. Dana")
     expect(menu).to_be_hidden()
