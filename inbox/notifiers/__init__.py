@@ -10,3 +10,8 @@ from __future__ import annotations
 
 class NotifierError(Exception):
     """A send that could not happen: not set up, or refused by the provider."""
+
+
+class NotSetUp(NotifierError):
+    """The policy has no credentials for this channel: every send by it fails alike until an
+    admin adds them, so it is said once, not once per alert."""

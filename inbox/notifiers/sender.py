@@ -16,7 +16,7 @@ from ..events import Event
 from ..models import Alert, Escalation, EscalationStatus
 from ..policy import Notifiers
 from ..sla import current_policy
-from . import NotifierError
+from . import NotifierError, NotSetUp
 from .alerts import ALERT_EVENT, CHANNELS, FAILED, PENDING, SENT, pending_alert_ids
 from .email import send_email
 from .slack import alert_blocks, post_message
@@ -35,6 +35,10 @@ class Outgoing:
     escalation_id: int | None
     notifiers: Notifiers
 
+
+# Channels already reported as not set up, by this process: a fresh install's default ladder
+# names Slack and SMS, and a warning per alert would bury the log in the same sentence.
+_told_not_set_up: set[str] = set()
 
 # The escalation module writes its Slack alert rows itself; its event says when to look.
 ESCALATION_EVENT = "escalation.created"
@@ -130,6 +134,12 @@ async def send_alert(
     status, error, reference = SENT, None, None
     try:
         reference = await deliver(out, http)
+        _told_not_set_up.discard(out.channel)  # set up since: say it again if it goes away
+    except NotSetUp as exc:
+        status, error = FAILED, str(exc)
+        if out.channel not in _told_not_set_up:
+            _told_not_set_up.add(out.channel)
+            log.warning("alerts by %s are not sent, only recorded as failed: %s", out.channel, exc)
     except NotifierError as exc:
         status, error = FAILED, str(exc)
         log.warning("alert %s by %s to %s failed: %s", alert_id, out.channel, out.target, exc)

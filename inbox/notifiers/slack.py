@@ -13,7 +13,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from ..policy import SlackSettings
-from . import NotifierError
+from . import NotifierError, NotSetUp
 
 ACCEPT_ACTION = "accept_escalation"
 OPEN_ACTION = "open_in_handoff"
@@ -29,7 +29,7 @@ def escape(text: str) -> str:
 
 def client(settings: SlackSettings) -> AsyncWebClient:
     if not settings.bot_token:
-        raise NotifierError("Slack is not set up: the policy needs notifiers.slack.bot_token")
+        raise NotSetUp("Slack is not set up: the policy needs notifiers.slack.bot_token")
     return AsyncWebClient(token=settings.bot_token, base_url=settings.api_base, timeout=TIMEOUT)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from ..policy import Notifiers
-from . import NotifierError
+from . import NotifierError, NotSetUp
 
 TIMEOUT = 10.0
 # One SMS segment of plain text is 160 characters; a few segments are plenty for an alert.
@@ -20,7 +20,7 @@ async def send_sms(notifiers: Notifiers, http: httpx.AsyncClient, *, to: str, bo
         notifiers.twilio_from,
     )
     if not (sid and token and sender):
-        raise NotifierError(
+        raise NotSetUp(
             "SMS is not set up: the policy needs notifiers.twilio_account_sid, "
             "twilio_auth_token and twilio_from"
         )

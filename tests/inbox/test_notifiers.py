@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from inbox.db import Database
 from inbox.escalation import do_escalate
 from inbox.ladder import run_due
 from inbox.models import Alert
+from inbox.notifiers import sender
 from inbox.notifiers.alerts import pending_alert_ids
 from inbox.notifiers.sender import run_alert_sender, send_alert
 from tests.factories import build_world
@@ -252,6 +254,31 @@ async def test_a_refused_or_unconfigured_send_is_marked_failed_with_the_reason(
     assert alerts["slack"].error is not None and "channel_not_found" in alerts["slack"].error
     assert alerts["sms"].status == "failed"
     assert alerts["sms"].error is not None and "twilio_account_sid" in alerts["sms"].error
+
+
+async def test_a_channel_not_set_up_is_logged_once_and_every_alert_by_it_keeps_the_reason(
+    session: Session,
+    db: Database,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A fresh install's default ladder names SMS before anyone has Twilio credentials.
+    monkeypatch.setattr(sender, "_told_not_set_up", set())
+    w = build_world(session)
+    use_policy(session, people=[KASIA], ladder=breach_ladder(["sms"]))
+    writes(session, w.webchat, MONDAY, team=w.support, who="ann")
+    writes(session, w.webchat, MONDAY, team=w.support, who="bob")
+    run_due(session, MONDAY + timedelta(hours=1))
+    with caplog.at_level(logging.WARNING, logger="handoff.alerts"):
+        await send_pending(db)
+        await send_pending(db)  # nothing pending is left to try again
+    session.expire_all()
+    alerts = session.exec(select(Alert).order_by(col(Alert.id))).all()
+    assert [a.status for a in alerts] == ["failed", "failed"]
+    assert all(a.error and a.error.startswith("SMS is not set up") for a in alerts)
+    said = [r.getMessage() for r in caplog.records if r.name == "handoff.alerts"]
+    assert len(said) == 1
+    assert said[0].startswith("alerts by sms are not sent, only recorded as failed: SMS is not")
 
 
 async def test_the_sender_sends_as_soon_as_the_stage_commits(
