@@ -200,15 +200,7 @@ async def steady_block(
     http: httpx.AsyncClient, target: Target, first: int, count: int, rate: float
 ) -> None:
     """`count` POSTs at `rate` a second, each sent on time whatever the previous ones do."""
-    loop = asyncio.get_running_loop()
-    begin = loop.time() + 0.05
-    tasks = []
-    for i in range(count):
-        delay = begin + i / rate - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(post_one(http, target, first + i)))
-    await asyncio.gather(*tasks)
+    await interleaved_block(http, (target,), first, count, rate)
 
 
 async def interleaved_block(
