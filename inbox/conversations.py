@@ -34,7 +34,6 @@ from .inbound import REOPEN_WINDOW as REOPEN_WINDOW
 from .inbound import Received as Received
 from .inbound import do_receive_inbound as do_receive_inbound
 from .inbound_arrival import InboundMessage as InboundMessage
-from .inbound_arrival import find_or_create_contact as find_or_create_contact
 from .models import (
     Agent,
     Conversation,

@@ -76,12 +76,12 @@ _CONTACT, _IDENTITY = Contact.__table__, ContactIdentity.__table__  # type: igno
 _CONVERSATION = Conversation.__table__  # type: ignore[attr-defined]
 
 
-# The identity, its contact and the contact's latest conversation in this inbox, in one query
-# (identity.contact_id is a non-null foreign key with ON DELETE CASCADE, so an identity always
-# has its contact). `inbox_id + 0`: SQLite (no statistics) would otherwise walk
-# ix_conversation_inbox_activity, every conversation of the inbox, instead of the few of this
-# contact (ix_conversation_contact); the "+ 0" keeps the term out of index choice (the SQLite
-# docs' own idiom; harmless on PostgreSQL).
+# A contact's latest conversation in this inbox, the subquery of `_ARRIVAL` and
+# `_LATEST_OF_CONTACT` (in `_ARRIVAL`, identity.contact_id is a non-null foreign key with
+# ON DELETE CASCADE, so an identity always has its contact). `inbox_id + 0`: SQLite (no
+# statistics) would otherwise walk ix_conversation_inbox_activity, every conversation of the
+# inbox, instead of the few of this contact (ix_conversation_contact); the "+ 0" keeps the
+# term out of index choice (the SQLite docs' own idiom; harmless on PostgreSQL).
 _LATEST = Conversation.__table__.alias("latest")  # type: ignore[attr-defined]
 
 
@@ -94,22 +94,10 @@ def _latest_conversation_id(contact_id: Any) -> Any:
     )
 
 
-_CONTACT_AND_LATEST = lookup(
-    select_columns(Contact, Conversation)
-    .select_from(
-        _IDENTITY.join(_CONTACT, _IDENTITY.c.contact_id == _CONTACT.c.id).outerjoin(
-            _CONVERSATION,
-            _CONVERSATION.c.id == _latest_conversation_id(_CONTACT.c.id),
-        )
-    )
-    .where(
-        _IDENTITY.c.inbox_id == bindparam("inbox_id"),
-        _IDENTITY.c.identifier == bindparam("identifier"),
-    )
+# The oldest contact with the address (ix_contact_email holds them in id order).
+_CONTACT_BY_EMAIL = lookup(
+    select_columns(Contact).where(_CONTACT.c.email == bindparam("email")).order_by(_CONTACT.c.id)
 )
-
-
-_CONTACT_BY_EMAIL = select(Contact).where(Contact.email == bindparam("email"))
 
 
 _LATEST_OF_CONTACT = lookup(
@@ -179,10 +167,6 @@ def read_arrival(session: Session, inbound: InboundMessage) -> _Arrival | None:
     return _Arrival(inbox, existing, _known_sender(session, row, start=_CONTACT_AT))
 
 
-def find_or_create_contact(session: Session, inbox: Inbox, inbound: InboundMessage) -> Contact:
-    return _contact_for(session, inbox, inbound).contact
-
-
 @dataclass
 class Sender:
     contact: Contact
@@ -191,18 +175,9 @@ class Sender:
     latest: Conversation | None = None
 
 
-def _contact_for(session: Session, inbox: Inbox, inbound: InboundMessage) -> Sender:
-    """The sender's contact, whether it was created just now, and its latest conversation."""
-    row = _CONTACT_AND_LATEST.first(
-        session, {"inbox_id": inbox.id, "identifier": inbound.identifier}
-    )
-    known = _known_sender(session, row) if row is not None else None
-    return known or new_identity(session, inbox, inbound)
-
-
 def _known_sender(session: Session, row: Sequence[Any], *, start: int = 0) -> Sender | None:
-    """The contact and its latest conversation in `row` (columns as `_CONTACT_AND_LATEST`'s
-    from `start`), or None when the row has no contact (an outer join that found none)."""
+    """The contact and its latest conversation in `row` (the contact's columns from `start`,
+    then the conversation's), or None when the row has no contact (an outer join found none)."""
     contact = load_row(session, Contact, row, start=start)
     if contact is None:
         return None
@@ -215,7 +190,8 @@ def new_identity(session: Session, inbox: Inbox, inbound: InboundMessage) -> Sen
     channel vouches for it), else a new contact; with this inbox's identity added."""
     known = None
     if inbound.email and inbound.match_email:
-        known = session.exec(_CONTACT_BY_EMAIL, params={"email": inbound.email}).first()
+        row = _CONTACT_BY_EMAIL.first(session, {"email": inbound.email})
+        known = load_row(session, Contact, row) if row is not None else None
     if known is not None:
         # A known contact, new to this inbox's identities: their conversation may be here all
         # the same (an agent started it, or the identity was removed).

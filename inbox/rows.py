@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 
 from pydantic_core import PydanticUndefined
 from sqlalchemy import Column, Dialect, Insert, Select, Table, Update, bindparam, inspect, select
-from sqlalchemy.engine import Compiled
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import configure_mappers
 from sqlmodel import Session, SQLModel
@@ -67,13 +66,15 @@ def select_columns(*models: type[SQLModel]) -> Select[Any]:
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
-    compiled: Compiled
     # Parameter names in order for a positional driver (SQLite's "?"), else None (named).
     positions: tuple[str, ...] | None
+    names: tuple[str, ...]  # every parameter's name
+    fixed: dict[str, Any]  # the values the statement carries itself (a literal in a WHERE)
     binds: dict[str, Any]  # name: the parameter's type's converter
-    # Per column, its type's converter for what the driver returns; known once the first
-    # cursor describes its columns (some drivers' converters depend on the type code).
-    results: list[Callable[[Any], Any] | None] = field(default_factory=list)
+    # (column index, its type's converter) for each returned column that has one; known once
+    # the first cursor describes its columns (some drivers' converters depend on the type
+    # code). One list in `results` once known.
+    results: list[list[tuple[int, Callable[[Any], Any]]]] = field(default_factory=list)
 
 
 class OnCursor:
@@ -112,60 +113,67 @@ class OnCursor:
         compiled = self._by_dialect.get(dialect.name)
         if compiled is None:
             compiled = self._by_dialect[dialect.name] = self._compile(dialect)
-        values = dict(compiled.compiled.construct_params(params) or {})
+        values = {**compiled.fixed, **params} if compiled.fixed else dict(params)
         for name, process in compiled.binds.items():
             values[name] = process(values[name])
+        if compiled.positions is not None:
+            sent: Any = tuple(values[name] for name in compiled.positions)
+        else:
+            sent = {name: values[name] for name in compiled.names}
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         driver_error = dialect.loaded_dbapi.Error
         try:
             try:
-                if compiled.positions is not None:
-                    cursor.execute(compiled.sql, tuple(values[n] for n in compiled.positions))
-                else:
-                    cursor.execute(compiled.sql, values)
+                cursor.execute(compiled.sql, sent)
             except driver_error as error:
                 # As SQLAlchemy would raise it: callers catch IntegrityError and the like.
                 raise DBAPIError.instance(
-                    compiled.sql, values, error, driver_error, dialect=dialect
+                    compiled.sql, sent, error, driver_error, dialect=dialect
                 ) from error
             if not fetch:
                 return None, getattr(cursor, "lastrowid", None)
             row = cursor.fetchone()
             if not compiled.results:
                 # One slice assignment: two threads doing this at once leave one whole list.
-                compiled.results[:] = self._converters(dialect, cursor.description)
+                compiled.results[:] = [self._converters(dialect, cursor.description)]
         finally:
             cursor.close()
         if row is None:
             return None, None
-        converted = tuple(
-            process(value) if process is not None and value is not None else value
-            for process, value in zip(compiled.results, row, strict=True)
-        )
-        return converted, None
+        converted = list(row)
+        for index, process in compiled.results[0]:
+            value = converted[index]
+            if value is not None:
+                converted[index] = process(value)
+        return tuple(converted), None
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)
         binds: dict[str, Any] = {}
+        fixed: dict[str, Any] = {}
         for name, bind in compiled.binds.items():
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if process is not None:
                 binds[name] = process
+            if not bind.required:
+                fixed[name] = bind.effective_value
         positions = getattr(compiled, "positiontup", None)
         return _Compiled(
             sql=compiled.string,
-            compiled=compiled,
             positions=tuple(positions) if positions else None,
+            names=tuple(compiled.binds),
+            fixed=fixed,
             binds=binds,
         )
 
     def _converters(
         self, dialect: Dialect, description: Sequence[Sequence[Any]]
-    ) -> list[Callable[[Any], Any] | None]:
-        return [
+    ) -> list[tuple[int, Callable[[Any], Any]]]:
+        converters = [
             column.type.dialect_impl(dialect).result_processor(dialect, described[1])
             for column, described in zip(self.returns, description, strict=True)
         ]
+        return [(index, process) for index, process in enumerate(converters) if process]
 
 
 def lookup(statement: Select[Any]) -> OnCursor:
