@@ -17,6 +17,7 @@ from inbox import queries
 from inbox.db import Database
 from inbox.events import Event
 from inbox.models import Agent, Conversation, Message
+from inbox.rows import adopt
 
 from .i18n import DEFAULT_LOCALE, current_locale
 from .templating import render_block
@@ -53,7 +54,7 @@ class FragmentRenderer:
         rendering reads back only what it was not given."""
         session = self.db.open_session()
         # The identity map holds clean rows weakly: keep them for the session's life.
-        session.info["given"] = [session.merge(row, load=False) for row in event.loaded]
+        session.info["given"] = [adopt(session, row) for row in event.loaded]
         return session
 
     def _message(self, event: Event) -> tuple[str | None, dict[str, Any]]:
