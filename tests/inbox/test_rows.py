@@ -6,12 +6,20 @@ from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, event, inspect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InvalidRequestError
 from sqlmodel import Session, col
 
 from inbox.db import Database
 from inbox.models import Contact, Conversation, Message
-from inbox.rows import OnCursor, insert_row, load_row, lookup, select_columns, write_changes
+from inbox.rows import (
+    OnCursor,
+    adopt,
+    insert_row,
+    load_row,
+    lookup,
+    select_columns,
+    write_changes,
+)
 from tests.factories import build_world, customer_writes
 
 
@@ -141,3 +149,41 @@ def test_a_refused_insert_raises_what_sqlalchemy_would(session: Session) -> None
             external_id="dup-1",
         )
     session.rollback()
+
+
+def test_an_inserted_row_lives_in_the_session_as_a_loaded_one(session: Session) -> None:
+    # rows._attach registers the row as SQLAlchemy's loader does; everything the session does
+    # with a loaded row works with it.
+    contact = insert_row(session, Contact, name="Ivan Petrov")
+    assert inspect(contact).session_id == session.hash_key
+    contact.name = "Ivan P."
+    assert contact in session.dirty
+    session.flush()
+    session.expire(contact)
+    assert contact.name == "Ivan P.", "an expired row reads itself back"
+    session.refresh(contact)
+    session.delete(contact)
+    session.flush()
+    assert session.get(Contact, contact.id) is None
+    session.rollback()
+
+
+def test_a_committed_row_is_adopted_without_sql_as_merge_would(
+    session: Session, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = build_world(session)
+    conversation = customer_writes(session, w.webchat, "Where is my parcel?").conversation
+    session.commit()
+    statements = _collect_all(db, monkeypatch)
+    with db.session() as other:
+        adopted = adopt(other, conversation)
+        assert adopted is not conversation and inspect(adopted).persistent
+        assert not inspect(adopted).modified and adopted in other
+        assert other.get(Conversation, conversation.id) is adopted
+        assert adopt(other, conversation) is adopted, "a row the session holds is that row"
+        for column in Conversation.__table__.columns:  # type: ignore[attr-defined]
+            assert getattr(adopted, column.key) == getattr(conversation, column.key)
+    assert statements == []
+    conversation.preview = "changed, not saved"
+    with db.session() as other, pytest.raises(InvalidRequestError):
+        adopt(other, conversation)  # merge(load=False) refuses a dirty row; so does adopt
