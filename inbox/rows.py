@@ -201,8 +201,8 @@ def load_row(
 def adopt(session: Session, row: Row) -> Row:
     """`row`, a clean row of another session (or of none), as a row of `session`, without SQL:
     what `session.merge(row, load=False)` gives (Handoff's models have no relationships for a
-    merge to cascade along), in a tenth of the time. A row the session holds is returned as
-    it is there."""
+    merge to cascade along), in half the time or less (21 µs a row against 44-59). A row the
+    session holds is returned as it is there."""
     state = inspect(row)
     values = row.__dict__
     keys = _column_keys(type(row))
