@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -27,6 +28,13 @@ from .html import clean_html
 from .inbound_arrival import InboundMessage, Sender, existing, new_identity, read_arrival
 from .models import Contact, Conversation, Delivery, Inbox, Message, MessageKind, Status, Team
 from .rows import insert_row, write_changes
+
+# The messages a threaded reply refers to, built once (building it cost as much as running
+# it): every email reply asks. `refs` expands to the reply's list of external ids.
+_REFERENCED = select(Message.external_id, Message.conversation_id).where(
+    Message.inbox_id == bindparam("inbox_id"),
+    col(Message.external_id).in_(bindparam("refs", expanding=True)),
+)
 
 # A customer who writes again within this window reopens their resolved conversation
 # (and counts a reopen); later, a new conversation starts.
@@ -96,13 +104,7 @@ def _thread_of(
     refs = inbound.thread_refs[:50]
     if refs:
         # One query for every reference; the nearest known one picks the conversation.
-        found = dict(
-            session.exec(
-                select(Message.external_id, Message.conversation_id).where(
-                    Message.inbox_id == inbox.id, col(Message.external_id).in_(refs)
-                )
-            ).all()
-        )
+        found = dict(session.exec(_REFERENCED, params={"inbox_id": inbox.id, "refs": refs}).all())
         for ref in refs:
             if ref in found:
                 return session.get(Conversation, found[ref])
