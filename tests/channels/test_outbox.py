@@ -209,6 +209,12 @@ async def test_the_worker_sends_pending_messages_on_start_and_new_ones_at_once(
                 assert conversation is not None
                 do_reply(session=session, conversation=conversation, agent=w.dana, content="new")
                 await asyncio.to_thread(hook.wait_for, 2)
+                # The stand-in has the request before the worker has its answer and records
+                # the send: give it that moment before stopping it.
+                for _ in range(100):
+                    if not pending_ids(db):
+                        break
+                    await asyncio.sleep(0.05)
             finally:
                 worker.cancel()
     sent = [r.json()["message"]["content"] for r in hook.received]
