@@ -69,7 +69,9 @@ class _Compiled:
     # Parameter names in order for a positional driver (SQLite's "?"), else None (named).
     positions: tuple[str, ...] | None
     names: tuple[str, ...]  # every parameter's name
-    fixed: dict[str, Any]  # the values the statement carries itself (a literal in a WHERE)
+    # The values the statement carries itself (a literal in a WHERE), taken once at compile
+    # time: a bind whose value is a callable would be called once, not per run.
+    fixed: dict[str, Any]
     binds: dict[str, Any]  # name: the parameter's type's converter
     # (column index, its type's converter) for each returned column that has one; known once
     # the first cursor describes its columns (some drivers' converters depend on the type
