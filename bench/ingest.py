@@ -71,7 +71,7 @@ def busiest_inbox(db: Database) -> int:
 
 
 @dataclass
-class _Target:
+class Target:
     """One database the stream goes into, and the time spent storing into it."""
 
     db: Database
@@ -81,7 +81,7 @@ class _Target:
     done: int = 0
 
 
-def _open(tmp: Path, name: str, prefilled: Path | None, count: int) -> _Target:
+def open_target(tmp: Path, name: str, prefilled: Path | None, count: int) -> Target:
     path = tmp / f"{name}.db"
     if prefilled is not None:
         shutil.copyfile(prefilled, path)
@@ -98,7 +98,7 @@ def _open(tmp: Path, name: str, prefilled: Path | None, count: int) -> _Target:
             session.commit()
             assert inbox.id is not None
             inbox_id = inbox.id
-    return _Target(db, checkpointer, [inbound(inbox_id, n) for n in range(count)])
+    return Target(db, checkpointer, [inbound(inbox_id, n) for n in range(count)])
 
 
 def domain_rates(
@@ -110,9 +110,9 @@ def domain_rates(
     The two take turns, `block` messages at a time, so a shared machine's load falls on both
     alike and their ratio means something; `max_seconds` bounds each."""
     with tempfile.TemporaryDirectory(prefix="handoff-bench-") as tmp:
-        targets = [_open(Path(tmp), "ingest", None, count)]
+        targets = [open_target(Path(tmp), "ingest", None, count)]
         if prefilled is not None:
-            targets.append(_open(Path(tmp), "prefilled", prefilled, count))
+            targets.append(open_target(Path(tmp), "prefilled", prefilled, count))
         while any(t.done < count and t.seconds < max_seconds for t in targets):
             for target in targets:
                 if target.done >= count or target.seconds >= max_seconds:

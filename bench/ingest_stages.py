@@ -28,7 +28,7 @@ import inbox.inbound_arrival as arrival_module
 import inbox.sla as sla_module
 from inbox.conversations import do_receive_inbound
 
-from .ingest import _open
+from .ingest import open_target
 
 WARM_UP = 500
 seconds: defaultdict[str, float] = defaultdict(float)
@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000)
     count = parser.parse_args().messages
     with tempfile.TemporaryDirectory(prefix="handoff-bench-") as tmp:
-        target = _open(Path(tmp), "stages", None, WARM_UP + count)
+        target = open_target(Path(tmp), "stages", None, WARM_UP + count)
 
         @event.listens_for(target.db.engine, "do_connect")
         def _connect(*args: Any) -> None:  # every new connection from here on is timed

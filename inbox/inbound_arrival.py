@@ -58,8 +58,8 @@ class InboundMessage:
     expected_channel: str | None = None
 
 
-# The inbound path's lookups, built once: building a statement costs about as much as running
-# it on SQLite, and every customer message runs four of them.
+# The message stored under an external_id, built once: read again when a concurrent duplicate
+# lost the race to the unique index (the usual check is part of `_ARRIVAL`).
 _MESSAGE_BY_EXTERNAL_ID = select(Message).where(
     Message.inbox_id == bindparam("inbox_id"), Message.external_id == bindparam("external_id")
 )
