@@ -32,6 +32,7 @@ from inbox.errors import HandoffError
 from inbox.links import set_public_base
 from inbox.redis_bus import RedisBus
 from inbox.scheduler import run_sla_timers
+from inbox.search_index import SearchIndexer
 from inbox.settings import Settings
 from inbox.timers import run_housekeeping, run_snooze_timer
 from inbox.wal import WalCheckpointer
@@ -118,9 +119,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if isinstance(bus, RedisBus):
             await bus.start()
         smtp = await _open_smtp_listener(db, settings)
-        checkpointer = WalCheckpointer(db.engine) if db.is_sqlite else None
-        if checkpointer is not None:
-            checkpointer.start()
+        # SQLite's upkeep, on threads: the search index catches up, the log is copied back.
+        upkeep = [SearchIndexer(db.engine), WalCheckpointer(db.engine)] if db.is_sqlite else []
+        for thread in upkeep:
+            thread.start()
         tasks = [
             asyncio.create_task(run_dispatcher(db, handoff.http), name="dispatcher"),
             asyncio.create_task(run_imap_polling(db), name="imap-polling"),
@@ -158,8 +160,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await handoff.http.aclose()
             if isinstance(bus, RedisBus):
                 await bus.stop()
-            if checkpointer is not None:
-                checkpointer.stop()
+            for thread in upkeep:
+                thread.stop()
             db.engine.dispose()
 
     routes: list[BaseRoute] = [

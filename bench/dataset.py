@@ -27,6 +27,7 @@ from sqlmodel import SQLModel
 import inbox.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from inbox.db import make_engine
 from inbox.migrate import ROOT, upgrade
+from inbox.search_index import catch_up
 
 GENERATOR_VERSION = 3
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -367,6 +368,7 @@ def populate(engine: Engine, count: int, console: Console) -> Fill:
             for name in ("team", "inbox", "agent", "contact", "contact_identity", "conversation"):
                 conn.execute(text(f"SELECT setval('{name}_id_seq', (SELECT max(id) FROM {name}))"))
             conn.execute(text("SELECT setval('message_id_seq', (SELECT max(id) FROM message))"))
+    catch_up(engine)  # SQLite: the search index, as the app's thread would have kept it
     return fill
 
 
@@ -381,6 +383,10 @@ def sqlite_dataset(count: int, console: Console) -> Path:
     path = cache_path(count)
     if path.exists():
         console.print(f"[dim]using cached dataset {path.relative_to(ROOT)}[/]")
+        # Built before the newest migration, it is brought up to it (a no-op otherwise).
+        engine = make_engine(f"sqlite:///{path}")
+        upgrade(engine)
+        engine.dispose()
         return path
     CACHE.mkdir(parents=True, exist_ok=True)
     # Keeps the cache (hundreds of megabytes) out of git whatever the root .gitignore says.

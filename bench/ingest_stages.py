@@ -131,7 +131,8 @@ def main() -> None:
             with target.db.session() as session:
                 do_receive_inbound(session=session, inbound=message)
         elapsed = time.perf_counter() - start
-        target.checkpointer.stop()
+        for thread in target.upkeep:
+            thread.stop()
     print(f"{count / elapsed:,.0f} messages a second, {elapsed / count * 1e6:,.0f} µs each")
     print(f"{'stage (inclusive: stages nest)':<52} {'µs a message':>12} {'calls':>7}")
     for label, total in sorted(seconds.items(), key=lambda item: -item[1]):

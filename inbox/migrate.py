@@ -12,9 +12,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def not_drift(obj: object, name: str | None, type_: str, reflected: bool, other: object) -> bool:
-    """Alembic's filter: full-text search (SQLite's FTS5 tables, PostgreSQL's GIN indexes),
-    made by migration 0001 and not by the models, is not drift."""
-    return not (type_ in ("table", "index") and name is not None and "_fts" in name)
+    """Alembic's filter: full-text search (SQLite's FTS5 tables and the index's progress
+    marks, PostgreSQL's GIN indexes), made by migrations 0001 and 0011 and not by the
+    models, is not drift."""
+    return not (
+        type_ in ("table", "index")
+        and name is not None
+        and ("_fts" in name or name == "fts_progress")
+    )
 
 
 def drift(engine: Engine) -> list[object]:

@@ -1,7 +1,8 @@
 """Full-text search over messages and contacts (docs/concepts/search.md).
 
-SQLite uses FTS5 tables kept in step by triggers; PostgreSQL uses GIN indexes on
-`to_tsvector('simple', ...)`. Both are created by the migration; both answer from an index.
+SQLite uses FTS5 tables, filled in batches (search_index.py) and brought up to date before
+each search; PostgreSQL uses GIN indexes on `to_tsvector('simple', ...)`. Both are created
+by the migrations; both answer from an index.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from sqlalchemy import ColumnElement, Integer, column, or_, text
 from sqlmodel import Session, col
 
 from .models import Conversation
+from .search_index import catch_up_for
 
 _WORD = re.compile(r"[\w@.+\-]+", re.UNICODE)
 
@@ -35,6 +37,7 @@ def matching(session: Session, query: str) -> ColumnElement[bool] | None:
         return None
     ids = column("id", Integer)
     if session.get_bind().dialect.name == "sqlite":
+        catch_up_for(session)  # what was just written is found, as it would be at once on PG
         q = _fts5_query(words)
         # Checked per conversation, newest first, against the matches collected once: a common
         # word fills the page after a few dozen conversations, where mapping every match to

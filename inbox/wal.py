@@ -12,44 +12,27 @@ of the GIL while SQLite works).
 
 from __future__ import annotations
 
-import logging
-import threading
-
 from sqlalchemy import Engine
 
-log = logging.getLogger(__name__)
+from .periodic import Periodic
 
 # What the app's connections keep as their own limit: reached only if this thread stalls.
 SAFETY_NET_PAGES = 10_000
 EVERY_SECONDS = 0.2
 
 
-class WalCheckpointer:
+class WalCheckpointer(Periodic):
+    name = "wal-checkpoint"
+
     def __init__(self, engine: Engine, every: float = EVERY_SECONDS) -> None:
+        super().__init__(every)
         self._engine = engine
-        self._every = every
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+    def tick(self) -> object:
+        return self.checkpoint()
 
     def checkpoint(self) -> tuple[int, int, int]:
         """One PASSIVE checkpoint: (1 if it could not finish, pages in the log, pages copied)."""
         with self._engine.connect() as conn:
             row = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
         return int(row[0]), int(row[1]), int(row[2])
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every):
-            try:
-                self.checkpoint()
-            except Exception:  # a locked or vanished file must not end the thread
-                log.exception("WAL checkpoint failed; trying again shortly")

@@ -72,12 +72,16 @@ def test_the_thread_checkpoints_until_stopped(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_the_app_runs_the_thread_while_it_serves(settings: Settings) -> None:
+def test_the_app_runs_the_threads_while_it_serves(settings: Settings) -> None:
+    """The log's checkpoints and the search index's catch-up (inbox/search_index.py)."""
+
     def running() -> bool:
-        return any(t.name == "wal-checkpoint" for t in threading.enumerate())
+        names = {t.name for t in threading.enumerate()}
+        return bool(names & {"wal-checkpoint", "search-index"})
 
     with TestClient(create_app(settings)):
-        assert running()
+        names = {t.name for t in threading.enumerate()}
+        assert {"wal-checkpoint", "search-index"} <= names
     deadline = time.monotonic() + 5
     while running() and time.monotonic() < deadline:
         time.sleep(0.01)
