@@ -14,6 +14,7 @@ import argparse
 import functools
 import sqlite3
 import tempfile
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -54,7 +55,8 @@ class _TimedCursor(sqlite3.Cursor):
     statement = ""
 
     def execute(self, sql: str, parameters: Any = (), /) -> _TimedCursor:
-        if sql.startswith("PRAGMA"):  # the checkpoint thread's, not a message's
+        if threading.current_thread() is not threading.main_thread():
+            # The checkpoint's and the search index's threads: their work, not a message's.
             super().execute(sql, parameters)
             return self
         self.statement = " ".join(sql.split()[:3])[:40]
@@ -67,6 +69,8 @@ class _TimedCursor(sqlite3.Cursor):
             calls[f"SQL {self.statement}"] += 1
 
     def fetchone(self) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return super().fetchone()
         start = time.perf_counter()
         try:
             return super().fetchone()
@@ -79,6 +83,9 @@ class _TimedConnection(sqlite3.Connection):
         return super().cursor(_TimedCursor)
 
     def commit(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            super().commit()
+            return
         start = time.perf_counter()
         try:
             super().commit()
