@@ -104,6 +104,9 @@ def catch_up_for(session: Session) -> None:
     """Before a search: every committed row, and the session's own, in the index."""
     if session.get_bind().dialect.name != "sqlite":
         return
+    # Rows added and not yet flushed get their ids now, so they are indexed below (the
+    # search's own query would flush them only after this, past the catch-up).
+    session.flush()
     dbapi = session.connection().connection.dbapi_connection
     assert dbapi is not None
     if dbapi.in_transaction:
