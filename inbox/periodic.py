@@ -11,6 +11,8 @@ import threading
 
 log = logging.getLogger(__name__)
 
+MAX_BACK_OFF = 5.0  # seconds between tries while a tick keeps failing
+
 
 class Periodic:
     """Runs `tick` every `every` seconds on a thread named `name`; a failing tick (a locked
@@ -38,8 +40,13 @@ class Periodic:
             self._thread = None
 
     def _run(self) -> None:
-        while not self._stop.wait(self._every):
+        wait = self._every
+        while not self._stop.wait(wait):
             try:
                 self.tick()
+                wait = self._every
             except Exception:
                 log.exception("%s failed; trying again shortly", self.name)
+                # A fault that stays (a file gone, a schema not migrated) is logged every
+                # few seconds, not ten times a second.
+                wait = min(MAX_BACK_OFF, wait * 2)

@@ -6,7 +6,7 @@ machine, a sixth of a customer message's whole cost; indexing 200 in one transac
 6 µs each (docs/performance.md). So a new row waits above a mark, `fts_progress.indexed_to`,
 for `catch_up`, which indexes what is above the mark and moves it. Search calls it before it
 reads the index, so what was committed is found at once; `SearchIndexer`, a thread in the
-app, calls it a few times a second, so search seldom has more than a handful to do.
+app, calls it ten times a second, so search seldom has more than a handful to do.
 
 What the triggers of migration 0011 keep true: every row at or below the mark is in the
 index, none above it is. A new row normally takes the next id, above the mark, and waits;
@@ -25,10 +25,13 @@ from sqlmodel import Session
 
 from .periodic import Periodic
 
-# Rows indexed per transaction: large enough to cost little a row, small enough that a
-# message waiting for the write lock meanwhile waits some milliseconds, not seconds.
-BATCH = 2_000
-EVERY_SECONDS = 0.25
+# Rows indexed per transaction: enough to cost little a row (10 µs each at 50, 6 at 200),
+# few enough that the write lock is held a few milliseconds: a message that meets it waits
+# in SQLite's busy handler, which sleeps 1, 2, 5, 10 ms and more between its tries.
+BATCH = 500
+# Often, so that a tick's batch stays small under a heavy write load (SLA stages firing by
+# the thousand); a tick with nothing waiting is two reads and takes no lock.
+EVERY_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ def _batch(cursor: Any, indexed: Indexed, limit: int | None) -> None:
 
 def _waiting(cursor: Any) -> bool:
     """Whether any table has rows above its mark: plain reads, no lock taken (the thread asks
-    four times a second, and a write lock held for nothing would make a message wait)."""
+    ten times a second, and a write lock held for nothing would make a message wait)."""
     return any(
         cursor.execute(
             f"SELECT (SELECT coalesce(max(id), 0) FROM {indexed.table}) > "
