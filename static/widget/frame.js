@@ -37,6 +37,7 @@
   var composer = document.getElementById("composer");
   var input = composer.elements.namedItem("content");
   var attach = document.getElementById("attach");
+  var prechatAttach = document.getElementById("prechat-attach");
   var picker = document.getElementById("attach-input");
   var chosenList = document.getElementById("chosen");
   var limits = {
@@ -301,7 +302,7 @@
       remove.addEventListener("click", function () {
         chosen.splice(index, 1);
         listChosen();
-        (chosen.length ? chosenList.querySelector(".remove") : attach).focus();
+        (chosen.length ? chosenList.querySelector(".remove") : attachButton()).focus();
       });
       item.appendChild(label);
       item.appendChild(remove);
@@ -315,19 +316,28 @@
     listChosen();
   }
 
+  // The 📎 in view: the pre-chat form's before the chat starts, the composer's after.
+  function attachButton() {
+    return composer.hidden ? prechatAttach : attach;
+  }
+
   // Text alone stays JSON, as before files existed; with files, multipart.
-  function messageBody(content) {
-    if (!chosen.length) return { content: content };
+  function messageBody(fields) {
+    if (!chosen.length) return fields;
     var body = new FormData();
-    body.append("content", content);
+    Object.keys(fields).forEach(function (name) {
+      body.append(name, fields[name]);
+    });
     chosen.forEach(function (file) {
       body.append("files", file, file.name);
     });
     return body;
   }
 
-  attach.addEventListener("click", function () {
-    picker.click();
+  [attach, prechatAttach].forEach(function (button) {
+    button.addEventListener("click", function () {
+      picker.click();
+    });
   });
 
   picker.addEventListener("change", function () {
@@ -438,14 +448,17 @@
     star.disabled = true;
   }
 
+  // The list of picked files sits by the 📎 that picked them: in the form, or over the box.
   function showPrechat() {
     composer.hidden = true;
     prechat.hidden = false;
+    prechat.insertBefore(chosenList, prechatAttach.parentNode);
   }
 
   function showChat(messages) {
     prechat.hidden = true;
     composer.hidden = false;
+    composer.parentNode.insertBefore(chosenList, composer);
     (messages || []).forEach(append);
     scrollDown();
   }
@@ -565,12 +578,14 @@
     if (department) body.department = department.value;
     var button = prechat.querySelector("button[type=submit]");
     button.disabled = true;
+    prechatAttach.disabled = true;
     formError(prechatError, "");
-    api("POST", "conversations", body)
+    api("POST", "conversations", messageBody(body))
       .then(function (result) {
         if (result.status === 201) {
           saveToken(result.data.visitor_token);
           prechat.reset();
+          clearChosen();
           showChat(result.data.messages);
           input.focus();
           connect();
@@ -584,6 +599,7 @@
       })
       .finally(function () {
         button.disabled = false;
+        prechatAttach.disabled = false;
       });
   });
 
@@ -607,7 +623,7 @@
     composer.dataset.busy = "1";
     composer.classList.add("busy");
     attach.disabled = true;
-    api("POST", "messages", messageBody(content))
+    api("POST", "messages", messageBody({ content: content }))
       .then(function (result) {
         if (result.status === 201) {
           input.value = "";
