@@ -49,6 +49,22 @@ def widget_frame(page: Page) -> Frame:
     raise AssertionError("the widget's frame never loaded")
 
 
+def widget_page(browser: Browser, base: str, widget_token: str | None) -> Page:
+    """The widget's frame on its own, as a customer's browser opens it."""
+    assert widget_token is not None, "a web chat inbox has its widget token"
+    page = browser.new_context(base_url=base).new_page()
+    page.goto(f"/widget/{widget_token}/frame")
+    return page
+
+
+def fill_prechat(page: Page, content: str, name: str = "Olivia Bennett") -> None:
+    """The pre-chat form filled in as a customer would, to Support L1; not yet sent."""
+    page.fill("#prechat input[name=name]", name)
+    page.fill("#prechat input[name=email]", name.split()[0].lower() + "@example.org")
+    page.select_option("#prechat select[name=department]", label="Support L1")
+    page.fill("#prechat textarea[name=content]", content)
+
+
 def open_bubble(page: Page) -> None:
     # The bubble lives in a closed shadow root (host pages cannot restyle it), so click it
     # where a customer would: the bottom corner of the window.
@@ -123,12 +139,8 @@ def test_an_agent_attaches_a_file_and_the_customer_downloads_it(
 ) -> None:
     w = build_world(session)
     _, agent = signed_in(browser, live_server, "dana@example.com")
-    page = browser.new_context(base_url=live_server).new_page()
-    page.goto(f"/widget/{w.webchat.widget_token}/frame")
-    page.fill("#prechat input[name=name]", "Olivia Bennett")
-    page.fill("#prechat input[name=email]", "olivia@example.org")
-    page.select_option("#prechat select[name=department]", label="Support L1")
-    page.fill("#prechat textarea[name=content]", "Can I have the invoice?")
+    page = widget_page(browser, live_server, w.webchat.widget_token)
+    fill_prechat(page, "Can I have the invoice?")
     page.click("#prechat button[type=submit]")
     expect(page.locator("#messages")).to_contain_text("Can I have the invoice?")
 
@@ -164,12 +176,8 @@ def test_a_customer_sends_a_file_from_the_widget_and_the_agent_sees_it_live(
 ) -> None:
     w = build_world(session)
     _, agent = signed_in(browser, live_server, "dana@example.com")
-    page = browser.new_context(base_url=live_server).new_page()
-    page.goto(f"/widget/{w.webchat.widget_token}/frame")
-    page.fill("#prechat input[name=name]", "Olivia Bennett")
-    page.fill("#prechat input[name=email]", "olivia@example.org")
-    page.select_option("#prechat select[name=department]", label="Support L1")
-    page.fill("#prechat textarea[name=content]", "My lamp arrived broken")
+    page = widget_page(browser, live_server, w.webchat.widget_token)
+    fill_prechat(page, "My lamp arrived broken")
     page.click("#prechat button[type=submit]")
     row = agent.locator("#rows .row", has_text="My lamp arrived broken")
     expect(row).to_be_visible(timeout=5000)

@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Browser, FilePayload, expect
 from sqlmodel import Session
 
-from tests.browser.test_end_to_end import signed_in
+from tests.browser.test_end_to_end import fill_prechat, signed_in, widget_page
 from tests.factories import build_world
 
 pytestmark = pytest.mark.browser
@@ -18,12 +18,8 @@ def test_the_first_message_carries_a_screenshot_from_the_pre_chat_form(
 ) -> None:
     w = build_world(session)
     _, agent = signed_in(browser, live_server, "dana@example.com")
-    page = browser.new_context(base_url=live_server).new_page()
-    page.goto(f"/widget/{w.webchat.widget_token}/frame")
-    page.fill("#prechat input[name=name]", "Lena Park")
-    page.fill("#prechat input[name=email]", "lena@example.org")
-    page.select_option("#prechat select[name=department]", label="Support L1")
-    page.fill("#prechat textarea[name=content]", "The app shows this error")
+    page = widget_page(browser, live_server, w.webchat.widget_token)
+    fill_prechat(page, "The app shows this error", name="Lena Park")
 
     # The form's own 📎 opens the picker; the file is listed until the form is sent.
     shot = b"\x89PNG the error dialog"
