@@ -2,7 +2,7 @@
 
 The index lags the tables by design (inbox/search_index.py); these tests hold it to its
 promise: search finds what was just written, an edit by its new words only, a deleted row
-nowhere, a reused id at once, and the index agrees with its table (FTS5's own check)."""
+nowhere, a reused id at once, and the index agrees with its table word for word."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from inbox.db import Database
 from inbox.delivery import do_edit_inbound
 from inbox.models import Agent, Message
 from inbox.queries import ConversationFilter, list_conversations
-from inbox.search_index import SearchIndexer, catch_up
+from inbox.search_index import INDEXED, SearchIndexer, catch_up
 from tests.conftest import BACKEND
 from tests.factories import build_world, customer_writes
 
@@ -47,10 +47,8 @@ def _index_agrees(engine: Engine) -> None:
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        for table, fts, columns in (
-            ("message", "message_fts", "content"),
-            ("contact", "contact_fts", "name, email"),
-        ):
+        for indexed in INDEXED:
+            table, fts, columns = indexed.table, indexed.fts, indexed.columns
             cur.execute(
                 f"CREATE VIRTUAL TABLE temp.fresh USING fts5({columns}, "
                 "tokenize='unicode61 remove_diacritics 2')"
@@ -79,6 +77,11 @@ def test_a_stored_message_waits_above_the_mark_and_search_finds_it(
     written = customer_writes(session, w.api, "The kettle whistles off-key", who="kim")
     assert written.message.id is not None and written.message.id > before
     assert _mark(db.engine, "message") == before, "the message's commit indexed nothing"
+    with db.engine.connect() as conn:
+        waiting = conn.execute(
+            text("SELECT rowid FROM message_fts WHERE message_fts MATCH 'kettle'")
+        )
+        assert list(waiting) == [], "not in the index before a catch-up"
     assert _found(session, w.admin, "kettle") == [written.conversation.id]
     assert _found(session, w.admin, "kim@example.org") == [written.conversation.id]
     assert _mark(db.engine, "message") >= written.message.id
@@ -175,9 +178,19 @@ def test_catch_up_works_in_batches(
     import inbox.search_index as search_index
 
     monkeypatch.setattr(search_index, "BATCH", 2)
+    batch = search_index._batch
+    limits: list[int | None] = []
+
+    def counted(cursor: object, indexed: search_index.Indexed, limit: int | None) -> None:
+        if indexed.table == "message":
+            limits.append(limit)
+        batch(cursor, indexed, limit)
+
+    monkeypatch.setattr(search_index, "_batch", counted)
     w = build_world(session)
     written = [customer_writes(session, w.api, f"kilo {n}", who=f"k{n}") for n in range(5)]
     catch_up(db.engine)
+    assert len(limits) >= 3 and set(limits) == {2}, "five messages, two a transaction"
     assert _mark(db.engine, "message") == written[-1].message.id
     assert len(_found(session, w.admin, "kilo")) == 5
     _index_agrees(db.engine)
