@@ -27,7 +27,7 @@ from .events import conversation_changed, message_created
 from .html import clean_html
 from .inbound_arrival import InboundMessage, Sender, existing, new_identity, read_arrival
 from .models import Contact, Conversation, Delivery, Inbox, Message, MessageKind, Status, Team
-from .rows import insert_row, write_changes
+from .rows import assign, insert_row, write_changes
 
 # The messages a threaded reply refers to, built once (building it cost as much as running
 # it): every email reply asks. `refs` expands to the reply's list of external ids.
@@ -179,10 +179,13 @@ def _store_inbound(
     if inbound.attachments:
         session.flush()
         message.attachments = store_attachments(session, message, inbound.attachments)
-    conversation.last_customer_message_at = now
-    conversation.last_activity_at = now
-    conversation.preview = content[:300]
-    conversation.version += 1
+    assign(
+        conversation,
+        last_customer_message_at=now,
+        last_activity_at=now,
+        preview=content[:300],
+        version=conversation.version + 1,
+    )
     lifecycle.changed(
         session, conversation, "created" if new else "reopened" if reopened else "message", now
     )

@@ -291,7 +291,8 @@ class SlackSettings(Strict):
 class Notifiers(Strict):
     slack: SlackSettings = Field(default_factory=SlackSettings)
     email_from: str = "handoff@localhost"
-    smtp_host: str = "127.0.0.1"
+    # None: email alerts are not set up (a fresh install has no mail server to assume).
+    smtp_host: str | None = None
     smtp_port: int = Field(default=25, ge=1, le=65535)
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None

@@ -398,7 +398,7 @@ DEFAULT_POLICY: dict[str, Any] = {
             "api_base": "https://slack.com/api/",
         },
         "email_from": "handoff@example.com",
-        "smtp_host": "127.0.0.1",
+        "smtp_host": None,
         "smtp_port": 25,
         "twilio_account_sid": None,
         "twilio_auth_token": None,

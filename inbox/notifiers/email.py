@@ -8,13 +8,15 @@ from email.utils import make_msgid
 import aiosmtplib
 
 from ..policy import Notifiers
-from . import NotifierError
+from . import NotifierError, NotSetUp
 
 TIMEOUT = 10.0
 
 
 async def send_email(notifiers: Notifiers, *, to: str, subject: str, body: str) -> str:
     """Send and return the Message-ID, which the alert keeps as its external reference."""
+    if not notifiers.smtp_host:
+        raise NotSetUp("Email is not set up: the policy needs notifiers.smtp_host")
     message = EmailMessage()
     message["From"] = notifiers.email_from
     message["To"] = to

@@ -256,16 +256,22 @@ async def test_a_refused_or_unconfigured_send_is_marked_failed_with_the_reason(
     assert alerts["sms"].error is not None and "twilio_account_sid" in alerts["sms"].error
 
 
+@pytest.mark.parametrize(
+    ("channel", "reason"), [("sms", "SMS is not set up"), ("email", "Email is not set up")]
+)
 async def test_a_channel_not_set_up_is_logged_once_and_every_alert_by_it_keeps_the_reason(
     session: Session,
     db: Database,
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
+    channel: str,
+    reason: str,
 ) -> None:
-    # A fresh install's default ladder names SMS before anyone has Twilio credentials.
+    # A fresh install's default ladder names SMS and email before anyone has Twilio
+    # credentials or a mail server (the default policy has no SMTP host).
     monkeypatch.setattr(sender, "_told_not_set_up", set())
     w = build_world(session)
-    use_policy(session, people=[KASIA], ladder=breach_ladder(["sms"]))
+    use_policy(session, people=[KASIA], ladder=breach_ladder([channel]))
     writes(session, w.webchat, MONDAY, team=w.support, who="ann")
     writes(session, w.webchat, MONDAY, team=w.support, who="bob")
     run_due(session, MONDAY + timedelta(hours=1))
@@ -275,10 +281,11 @@ async def test_a_channel_not_set_up_is_logged_once_and_every_alert_by_it_keeps_t
     session.expire_all()
     alerts = session.exec(select(Alert).order_by(col(Alert.id))).all()
     assert [a.status for a in alerts] == ["failed", "failed"]
-    assert all(a.error and a.error.startswith("SMS is not set up") for a in alerts)
+    assert all(a.error and a.error.startswith(reason) for a in alerts)
     said = [r.getMessage() for r in caplog.records if r.name == "handoff.alerts"]
     assert len(said) == 1
-    assert said[0].startswith("alerts by sms are not sent, only recorded as failed: SMS is not")
+    told = f"alerts by {channel} are not sent, only recorded as failed: {reason}"
+    assert said[0].startswith(told)
 
 
 async def test_the_sender_sends_as_soon_as_the_stage_commits(

@@ -14,6 +14,8 @@ from inbox.models import Contact, Conversation, Message
 from inbox.rows import (
     OnCursor,
     adopt,
+    assign,
+    held,
     insert_row,
     load_row,
     lookup,
@@ -61,6 +63,44 @@ def test_written_changes_reach_the_database_and_leave_nothing_to_flush(
     with db.session() as other:
         stored = other.get(Conversation, conversation.id)
         assert stored is not None and stored.preview == "Changed"
+
+
+def test_assigned_values_are_written_and_flushed_as_plain_assignments_are(
+    session: Session, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = build_world(session)
+    conversation = customer_writes(session, w.webchat, "Where is my parcel?").conversation
+    session.commit()
+    assign(conversation, preview="Assigned", version=conversation.version + 1)
+    assert conversation.preview == "Assigned"
+    assert inspect(conversation).modified and conversation in session.dirty
+    statements = _collect_all(db, monkeypatch)
+    write_changes(session, conversation)
+    assert len(statements) == 1 and "preview" in statements[0] and "subject" not in statements[0]
+    # And without write_changes, the ORM's own flush sees the assignment.
+    assign(conversation, subject="Parcel")
+    session.commit()
+    with db.session() as other:
+        stored = other.get(Conversation, conversation.id)
+        assert stored is not None
+        assert (stored.preview, stored.subject) == ("Assigned", "Parcel")
+
+
+def test_a_held_row_is_found_without_sql_and_another_is_read(
+    session: Session, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = build_world(session)
+    conversation = customer_writes(session, w.webchat, "Hello").conversation
+    session.commit()
+    statements = _collect_all(db, monkeypatch)
+    assert held(session, Conversation, conversation.id) is conversation
+    assert held(session, Conversation, None) is None
+    assert statements == []
+    with db.session() as fresh:
+        read = held(fresh, Conversation, conversation.id)
+        assert read is not None and read.id == conversation.id and read is not conversation
+        assert held(fresh, Conversation, -1) is None
+    assert len(statements) == 2, "a row the session does not hold is read from the database"
 
 
 def test_nothing_changed_sends_nothing(
