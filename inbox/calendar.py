@@ -10,7 +10,7 @@ Without a calendar (None), or with one that lists no hours, every minute counts.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -46,6 +46,12 @@ class Hours:
     week: tuple[tuple[tuple[int, int], ...], ...]
     country: str | None
     extra: frozenset[date]
+    # Each day's periods once worked out: every new conversation's due times walk the same
+    # few days ahead, and a day's periods (a holiday lookup, two time-zone conversions per
+    # period) cost more than the rest of the walk. A few hundred days a year at most.
+    _days: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def always_open(self) -> bool:
@@ -54,17 +60,23 @@ class Hours:
     def closed_on(self, day: date) -> bool:
         return day in self.extra or (self.country is not None and day in _country(self.country))
 
-    def periods(self, day: date) -> list[tuple[datetime, datetime]]:
+    def periods(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         """The day's opening periods as UTC instants, earliest first; none on a holiday."""
+        known = self._days.get(day)
+        if known is None:
+            known = self._days[day] = self._work_out(day)
+        return known
+
+    def _work_out(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
         if self.closed_on(day):
-            return []
+            return ()
         out = []
         for start, end in self.week[day.weekday()]:
             opens = self._instant(day, start)
             closes = self._instant(day, end)
             if closes > opens:  # a period inside a spring-forward gap has no length
                 out.append((opens, closes))
-        return out
+        return tuple(out)
 
     def _instant(self, day: date, minute: int) -> datetime:
         if minute >= DAY_MINUTES:
