@@ -206,11 +206,16 @@ def load_row(
     mapping = dict(zip(keys, values[start : start + len(keys)], strict=True))
     if mapping["id"] is None:
         return None
-    mapper = model.__mapper__  # type: ignore[attr-defined]
-    known = session.identity_map.get(mapper.identity_key_from_primary_key([mapping["id"]]))
+    known = _in_identity_map(session, model, mapping["id"])
     if known is not None:
-        return known  # type: ignore[no-any-return]
+        return known
     return _attach(session, model, mapping)
+
+
+def _in_identity_map(session: Session, model: type[Row], row_id: Any) -> Row | None:
+    """The `model` row with this key if the session holds it; no SQL either way."""
+    mapper = model.__mapper__  # type: ignore[attr-defined]
+    return session.identity_map.get(mapper.identity_key_from_primary_key([row_id]))
 
 
 def assign(row: SQLModel, **values: Any) -> None:
@@ -227,10 +232,9 @@ def held(session: Session, model: type[Row], row_id: int | None) -> Row | None:
     hash lookup in the identity map: 0.7 µs against 4); the database is asked otherwise."""
     if row_id is None:
         return None
-    mapper = model.__mapper__  # type: ignore[attr-defined]
-    found = session.identity_map.get(mapper.identity_key_from_primary_key([row_id]))
+    found = _in_identity_map(session, model, row_id)
     if found is not None:
-        return found  # type: ignore[no-any-return]
+        return found
     return session.get(model, row_id)
 
 
