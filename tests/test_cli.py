@@ -126,6 +126,21 @@ def test_seed_demo_if_empty_seeds_once(
     assert counts(env_database) == (5, 7, 25)
 
 
+@pytest.mark.parametrize("off", ["0", "false"])
+def test_seed_demo_if_empty_leaves_the_database_empty_when_handoff_demo_is_off(
+    env_database: str, off: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # CONTRACT.md: HANDOFF_DEMO (1: seed demo data on an empty database); `make run` runs
+    # `seed-demo --if-empty`, so this is how a production install starts without the demo.
+    monkeypatch.setenv("HANDOFF_DEMO", off)
+    assert main(["seed-demo", "--if-empty"]) == 0
+    assert "HANDOFF_DEMO is off; demo not seeded." in capsys.readouterr().err
+    assert counts(env_database) == (0, 0, 0)
+    # Asked for by name, the demo is seeded all the same.
+    assert main(["seed-demo"]) == 0
+    assert counts(env_database) == (5, 7, 25)
+
+
 def test_mistakes_exit_with_2_and_a_message(
     env_database: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
