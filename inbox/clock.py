@@ -11,6 +11,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime) -> datetime:
+    """`value` as aware UTC: a naive one (built by hand in a test or a script, or read back by
+    a driver that drops the zone) is taken to be UTC, as every stored time is."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 

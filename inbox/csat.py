@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
 from .access import audience_of
 from .audit import record
-from .clock import utcnow
+from .clock import as_utc, utcnow
 from .conversation_writes import _activity
 from .customer_updates import render
 from .db import queue_event
@@ -76,11 +76,6 @@ DEFAULT_QUESTION: dict[str, str] = {
 
 def survey_path(token: str) -> str:
     return f"/csat/{token}"
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def customer_languages(contact: Contact | None) -> list[str]:
@@ -223,8 +218,8 @@ def survey_message_ids(session: Session, message_ids: list[int]) -> set[int]:
 
 def can_answer(survey: CsatResponse, now: datetime) -> bool:
     if survey.answered_at is None:
-        return now - _aware(survey.requested_at) <= OPEN_FOR
-    return now - _aware(survey.answered_at) <= CHANGE_WITHIN
+        return now - as_utc(survey.requested_at) <= OPEN_FOR
+    return now - as_utc(survey.answered_at) <= CHANGE_WITHIN
 
 
 def check_rating(raw: object) -> int:

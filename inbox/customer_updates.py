@@ -17,7 +17,7 @@ from babel.dates import format_date, format_time
 from sqlmodel import Session, col, select
 
 from .calendar import in_business_hours
-from .clock import utcnow
+from .clock import as_utc, utcnow
 from .conversations import add_message
 from .models import (
     Contact,
@@ -76,9 +76,9 @@ def eta(conversation: Conversation, policy: Policy, language: str, now: datetime
     """When the customer will hear from us at the latest: the resolution target when the SLA
     set one, else the next periodic update."""
     due = conversation.resolution_due_at
-    if due is None or _aware(due) <= now:
+    if due is None or as_utc(due) <= now:
         due = now + timedelta(minutes=policy.customer_updates.cadence_minutes)
-    return _when(_aware(due).astimezone(UTC), language)
+    return _when(as_utc(due).astimezone(UTC), language)
 
 
 def _when(at: datetime, language: str) -> str:
@@ -112,7 +112,7 @@ def send_customer_update(
     policy = current_policy(session)
     last = last_update_at(session, conversation.id)
     gap = timedelta(minutes=policy.customer_updates.min_gap_minutes)
-    if last is not None and now - _aware(last) < gap:
+    if last is not None and now - as_utc(last) < gap:
         return None
     contact = session.get(Contact, conversation.contact_id)
     inbox = session.get(Inbox, conversation.inbox_id)
@@ -184,7 +184,7 @@ def do_periodic_updates(*, session: Session, now: datetime | None = None) -> lis
     for conversation, escalation in rows:
         assert conversation.id is not None
         since = last_update_at(session, conversation.id) or escalation.created_at
-        if now - _aware(since) < cadence:
+        if now - as_utc(since) < cadence:
             continue
         team = session.get(Team, escalation.to_team_id) if escalation.to_team_id else None
         message = send_customer_update(
@@ -194,8 +194,3 @@ def do_periodic_updates(*, session: Session, now: datetime | None = None) -> lis
             sent.append(message.id)
     session.commit()
     return sent
-
-
-def _aware(value: datetime) -> datetime:
-    # Times built by hand (tests, scripts) may be naive; every stored time is UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

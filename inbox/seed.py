@@ -1,6 +1,7 @@
-"""A demo company (`handoff seed-demo`): teams L1 to L3, agents, two inboxes, two dozen
-conversations in several states and languages and a few saved replies, built through the same
-domain calls a real inbox goes through."""
+"""A demo company (`handoff seed-demo`): teams L1 to L3, agents, three inboxes, two dozen
+conversations in several states and languages, a few saved replies, and four weeks of past
+conversations for the escalation report (demo_history.py), built through the same domain
+calls a real inbox goes through."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from .conversations import (
     do_set_priority,
     do_set_status,
 )
+from .demo_history import seed_history
 from .models import Agent, Contact, Team
 from .notes import do_add_note
 from .saved_replies import do_create_saved_reply
@@ -405,6 +407,12 @@ def seed_demo(session: Session, console: Console | None = None) -> None:
     seed_shortcuts(session)
     _seed_saved_replies(session, agents["admin@handoff.test"], teams)
     session.commit()
+    if console is not None:
+        with console.status("Replaying four weeks of past conversations…"):
+            past = seed_history(session, now)
+        console.print(f"{past} past conversations, for the escalation report")
+    else:
+        seed_history(session, now)
     dana, lukasz, ivan = (
         agents[e] for e in ("dana@handoff.test", "lukasz@handoff.test", "ivan@handoff.test")
     )
