@@ -143,7 +143,7 @@ FIRST_NAMES = [
     ("Nora", "nb"),
     ("Dmitri", "ru"),
 ]
-FAMILY_NAMES = ["Schmidt", "Nowicki", "Rossi", "Haddad", "Larsen", "Brennan", "Chen", "Duarte"]
+FAMILY_NAMES = ["Schmidt", "Nowicki", "Rossi", "Saleh", "Larsen", "Brennan", "Chen", "Duarte"]
 
 COMMENTS = {
     5: ["Quick and friendly, thank you!", "Solved in minutes.", ""],
@@ -185,7 +185,7 @@ def seed_history(session: Session, now: datetime) -> int:
     return len(plan.cases)
 
 
-def _customer(number: int) -> tuple[str, str]:
+def past_customer(number: int) -> tuple[str, str]:
     """The `number`th case's customer: a different one for each of the first 128."""
     first, language = FIRST_NAMES[number % len(FIRST_NAMES)]
     family = FAMILY_NAMES[(number + number // len(FIRST_NAMES)) % len(FAMILY_NAMES)]
@@ -216,7 +216,7 @@ class _Plan:
 
     def add_case(self, opened: datetime) -> None:
         rng = self.random
-        case = _Case(len(self.cases), rng.choice(TOPICS), _customer(len(self.cases)))
+        case = _Case(len(self.cases), rng.choice(TOPICS), past_customer(len(self.cases)))
         self.cases.append(case)
         late = rng.random() < LATE_SHARE
         first_reply = opened + (

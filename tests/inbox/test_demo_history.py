@@ -12,10 +12,10 @@ from sqlmodel import Session, col, func, select
 from inbox.access import scope_for
 from inbox.clock import as_utc
 from inbox.db import Database
-from inbox.demo_history import DAYS
+from inbox.demo_history import DAYS, past_customer
 from inbox.models import Agent, Conversation, Notification, Status
 from inbox.reports import Report, escalation_report
-from inbox.seed import seed_demo
+from inbox.seed import CUSTOMERS, seed_demo
 
 
 @pytest.fixture
@@ -94,3 +94,11 @@ def test_the_past_is_closed_and_read(seeded: tuple[Session, datetime]) -> None:
     ).one()
     assert unread_old == 0
     assert all(as_utc(c.created_at) >= now - timedelta(days=DAYS + 1) for c in past)
+
+
+def test_past_customers_are_not_todays() -> None:
+    # Two contacts of one name in one demo would read as one customer twice.
+    today = {customer[0] for customer in CUSTOMERS}
+    past = {past_customer(number)[0] for number in range(128)}
+    assert len(past) == 128
+    assert not today & past
