@@ -158,7 +158,6 @@ COMMENTS = {
 class _Case:
     """One past conversation as it is replayed."""
 
-    number: int
     topic: Topic
     customer: tuple[str, str]  # name, language
     conversation_id: int | None = None
@@ -216,7 +215,7 @@ class _Plan:
 
     def add_case(self, opened: datetime) -> None:
         rng = self.random
-        case = _Case(len(self.cases), rng.choice(TOPICS), past_customer(len(self.cases)))
+        case = _Case(rng.choice(TOPICS), past_customer(len(self.cases)))
         self.cases.append(case)
         late = rng.random() < LATE_SHARE
         first_reply = opened + (
@@ -244,7 +243,7 @@ class _Plan:
     def _rating(self, kept_waiting: bool, took: timedelta) -> int | None:
         rng = self.random
         if rng.random() < 0.35:
-            return None  # most customers do not answer a survey
+            return None  # about a third of customers leave the survey unanswered
         if kept_waiting:
             return rng.choice([1, 2, 3, 3, 4])
         if took > timedelta(hours=24):
