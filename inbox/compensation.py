@@ -138,6 +138,7 @@ def do_offer_compensation(
             if manager.id != agent.id:
                 notify(
                     session,
+                    at=now,
                     agent_id=manager.id,
                     kind="approval",
                     text=f"{agent.name} offers {what} on conversation #{conversation.id} "
@@ -273,6 +274,7 @@ def do_approve_compensation(
     ):
         notify(
             session,
+            at=now,
             agent_id=offered_by.id,
             kind="approval",
             text=f"{approver.name} approved {what} on conversation #{conversation.id}",

@@ -136,13 +136,17 @@ def notify(
     text: str,
     conversation_id: int | None,
     message_id: int | None = None,
+    at: datetime,
 ) -> Notification:
+    """A notification for `agent_id`, pushed once the transaction commits. `at` is the domain's
+    `now`, as for the message or change it is about (a replay of the past, a test's clock)."""
     note = Notification(
         agent_id=agent_id,
         kind=kind,
         text=text[:500],
         conversation_id=conversation_id,
         message_id=message_id,
+        created_at=at,
     )
     session.add(note)
     session.flush()
@@ -184,6 +188,7 @@ def _assign(
     ):
         notify(
             session,
+            at=now,
             agent_id=assignee.id,
             kind="assignment",
             text=f"{actor.name if actor else 'Handoff'} assigned you conversation "

@@ -176,11 +176,11 @@ def seed_history(session: Session, now: datetime) -> int:
         for _ in range(plan.random.randint(0, 1) if weekend else plan.random.randint(3, 5)):
             opened = date + timedelta(hours=plan.random.uniform(7.5, 16.5))
             plan.add_case(opened)
-    plan.replay()
+    ended = plan.replay()
     # The agents read their notifications back then: the bell counts today's, not a month's.
     for agent_id in session.exec(select(Agent.id)).all():
         assert agent_id is not None
-        mark_notifications_read(session, agent_id, now - timedelta(days=1))
+        mark_notifications_read(session, agent_id, ended)
     return len(plan.cases)
 
 
@@ -207,11 +207,14 @@ class _Plan:
     def at(self, when: datetime, step: Step) -> None:
         heapq.heappush(self._steps, (when, next(self._order), step))
 
-    def replay(self) -> None:
+    def replay(self) -> datetime:
+        """Run every step in time order; the time of the last one."""
+        when = datetime.min
         while self._steps:
             when, _, step = heapq.heappop(self._steps)
             run_due(self.session, when)
             step(self.session, when)
+        return when
 
     def add_case(self, opened: datetime) -> None:
         rng = self.random

@@ -470,6 +470,7 @@ def _mention_team(
         if actor is None or agent_id != actor.id:
             notify(
                 session,
+                at=now,
                 agent_id=agent_id,
                 kind="mention",
                 text=f"{who} escalated conversation #{conversation.id} to {team.name}"

@@ -125,6 +125,7 @@ def do_add_note(
     for agent_id in sorted(notified - {agent.id}):
         notify(
             session,
+            at=now,
             agent_id=agent_id,
             kind="mention",
             text=f"{agent.name} mentioned you on conversation #{conversation.id}: {content}",

@@ -260,6 +260,7 @@ def assign_routed(
     )
     notify(
         session,
+        at=now,
         agent_id=agent.id,
         kind="assignment",
         text=f"Handoff routed conversation #{conversation.id} to you ({team.name}, {how})",

@@ -225,6 +225,7 @@ def _fire(
             assert manager.id is not None
             notify(
                 session,
+                at=now,
                 agent_id=manager.id,
                 kind="escalation",
                 text=tell or "",
@@ -333,7 +334,7 @@ def do_check_escalation_age(*, session: Session, now: datetime | None = None) ->
         if not _claim(session, escalation.conversation_id, key, now, {"escalation": escalation.id}):
             continue
         days = (now - escalation.created_at).days
-        _age_alerts(session, policy, escalation, days)
+        _age_alerts(session, policy, escalation, days, now)
         try:
             session.commit()
         except IntegrityError:  # another process alerted it first
@@ -343,7 +344,9 @@ def do_check_escalation_age(*, session: Session, now: datetime | None = None) ->
     return alerted
 
 
-def _age_alerts(session: Session, policy: Policy, escalation: Escalation, days: int) -> None:
+def _age_alerts(
+    session: Session, policy: Policy, escalation: Escalation, days: int, now: datetime
+) -> None:
     text = (
         f"Escalation #{escalation.id} on conversation #{escalation.conversation_id} has been "
         f"open {days} days (the limit is {policy.rules.max_escalation_age_days})"
@@ -369,6 +372,7 @@ def _age_alerts(session: Session, policy: Policy, escalation: Escalation, days: 
         assert manager.id is not None
         notify(
             session,
+            at=now,
             agent_id=manager.id,
             kind="escalation",
             text=text,

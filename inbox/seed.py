@@ -385,6 +385,15 @@ def seed_demo(session: Session, console: Console | None = None) -> None:
         member_ids=[agents["dana@handoff.test"].id or 0, agents["layla@handoff.test"].id or 0],
     )
     session.commit()
+    seed_shortcuts(session)
+    _seed_saved_replies(session, agents["admin@handoff.test"], teams)
+    session.commit()
+    if console is not None:
+        with console.status("Replaying four weeks of past conversations…"):
+            past = seed_history(session, now)
+        console.print(f"{past} past conversations, for the escalation report")
+    else:
+        seed_history(session, now)
     assert mail_inbox.id is not None
     do_receive_inbound(
         session=session,
@@ -404,15 +413,6 @@ def seed_demo(session: Session, console: Console | None = None) -> None:
         ),
         now=now - timedelta(hours=2),
     )
-    seed_shortcuts(session)
-    _seed_saved_replies(session, agents["admin@handoff.test"], teams)
-    session.commit()
-    if console is not None:
-        with console.status("Replaying four weeks of past conversations…"):
-            past = seed_history(session, now)
-        console.print(f"{past} past conversations, for the escalation report")
-    else:
-        seed_history(session, now)
     dana, lukasz, ivan = (
         agents[e] for e in ("dana@handoff.test", "lukasz@handoff.test", "ivan@handoff.test")
     )

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 from sqlmodel import Session, select
 
-from inbox.clock import utcnow
+from inbox.clock import as_utc, utcnow
 from inbox.conversations import (
     do_assign,
     do_change_team,
@@ -99,6 +99,18 @@ def test_note_mentions_notify_agents_and_teams(session: Session, events: list[Ev
     assert pushed and pushed[0].audience.agent_ids == frozenset({w.manager.id})
     note_events = [e for e in events if e.type == "message.created" and e.data["kind"] == "note"]
     assert note_events and not note_events[0].audience.customer
+
+
+def test_a_notification_is_dated_by_the_domain_clock_like_its_message(session: Session) -> None:
+    # A replayed past (the demo's history) or a test's clock: the bell shows when it happened.
+    w = build_world(session)
+    c = customer_writes(session, w.webchat, team=w.support).conversation
+    then = utcnow() - timedelta(days=9)
+    note = do_add_note(
+        session=session, conversation=c, agent=w.dana, content="@MariaLopez look", now=then
+    )
+    [notification] = session.exec(select(Notification)).all()
+    assert as_utc(notification.created_at) == as_utc(note.created_at) == then
 
 
 def test_a_mention_never_reaches_someone_who_cannot_see_it(session: Session) -> None:

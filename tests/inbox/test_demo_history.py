@@ -86,13 +86,19 @@ def test_the_past_is_closed_and_read(seeded: tuple[Session, datetime]) -> None:
     # Every conversation has its own customer: nobody's past case was reopened by another.
     assert len({c.contact_id for c in past}) == len(past)
     assert all(c.reopen_count == 0 for c in past)
-    # The agents read the month's notifications: the bell counts only today's.
-    unread_old = session.exec(
-        select(func.count())
-        .select_from(Notification)
-        .where(col(Notification.read_at).is_(None), col(Notification.created_at) < day_ago)
+    # The agents read the month's notifications, after they came: the bell counts today's.
+    old_notifications = session.exec(
+        select(Notification).where(col(Notification.created_at) < day_ago)
+    ).all()
+    assert old_notifications
+    assert all(
+        n.read_at is not None and as_utc(n.read_at) >= as_utc(n.created_at)
+        for n in old_notifications
+    )
+    # Today's demo starts after the past is read: its mail to Billing waits unread.
+    assert session.exec(
+        select(func.count()).select_from(Notification).where(col(Notification.read_at).is_(None))
     ).one()
-    assert unread_old == 0
     assert all(as_utc(c.created_at) >= now - timedelta(days=DAYS + 1) for c in past)
 
 
