@@ -68,6 +68,7 @@ def test_migrate_on_a_database_in_use_keeps_its_data(env_database: str) -> None:
     assert main(["migrate"]) == 0
     assert main(["seed-demo"]) == 0
     seeded = counts(env_database)
+    assert seeded[:2] == (5, 7) and seeded[2] > DEMO_CONVERSATIONS
     assert main(["migrate"]) == 0
     assert counts(env_database) == seeded
 
